@@ -1,0 +1,38 @@
+# `make serve` and `make test` do all set-up on a fresh machine (Python 3.11+ and nothing else).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Where pip finds CPU-only torch when the default index does not carry the +cpu build.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_VERSION := 2.13.0+cpu
+
+.PHONY: install serve test lint eval bench clean
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q "torch==$(TORCH_VERSION)" 2>/dev/null \
+	  || $(BIN)/pip install -q --index-url $(TORCH_INDEX) "torch==$(TORCH_VERSION)"
+	$(BIN)/pip install -q -c requirements.lock -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+serve: install
+	$(BIN)/rag-serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
+	$(BIN)/pytest
+
+eval: install
+	$(BIN)/rag-eval run --gate
+
+bench: install
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ask.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

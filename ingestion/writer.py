@@ -1,0 +1,238 @@
+"""The idempotent index writer: load → chunk → embed → one transaction per document.
+
+Keyed by `source` (the document's name) and the SHA-256 of its bytes:
+- same source, same hash: nothing is loaded, embedded or written (`unchanged`);
+- same source, new hash: its chunks are replaced in one transaction (`replaced`);
+- a failure anywhere before COMMIT leaves the previous version (or nothing) in place.
+Embedding happens before the transaction opens, so locks are held only for the COPY.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ingestion.chunker import Chunk, Unit, chunk_document
+from ingestion.loaders import load_document
+from rag_service.core.config import Settings
+from rag_service.core.database import Database
+from rag_service.core.errors import DocumentError, RagError
+from rag_service.core.ports import IngestOutcome
+from rag_service.retrieval.embedder import Embedder
+from rag_service.retrieval.text import searchable
+
+log = logging.getLogger(__name__)
+
+# Short units (a list item, "From scratch: 24–36 months.") mean little without their heading.
+HEADING_CONTEXT_MAX_CHARS = 100
+
+CHUNK_COLUMNS = (
+    "id, document_id, ordinal, heading, text, search_text, start_char, end_char, embedding"
+)
+CHUNK_TYPES = ["int8", "int8", "int4", "text", "text", "text", "int4", "int4", "vector"]
+UNIT_COLUMNS = (
+    "chunk_id, ordinal, kind, text, display, search_text, start_char, end_char, embedding"
+)
+UNIT_TYPES = ["int8", "int4", "text", "text", "text", "text", "int4", "int4", "vector"]
+
+
+def unit_embedding_input(chunk: Chunk, unit: Unit) -> str:
+    if chunk.heading and unit.kind != "heading" and len(unit.display) < HEADING_CONTEXT_MAX_CHARS:
+        return f"{chunk.heading}: {unit.display}"
+    return unit.display
+
+
+@dataclass
+class PreparedDocument:
+    source: str
+    title: str
+    sha256: str
+    size: int
+    text: str
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+    unit_vectors: list[np.ndarray]
+
+
+def files_under(paths: list[Path]) -> list[tuple[str, Path]]:
+    """(source name, path) for every file named or found under a named directory.
+
+    A directory's files are named relative to it, a file by its base name, so the bundled corpus
+    is known as `uk-ai-engineer-skills-gaps-2026.txt` wherever the checkout lives.
+    """
+    found: list[tuple[str, Path]] = []
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not f.name.startswith("."):
+                    found.append((f.relative_to(p).as_posix(), f))
+        else:
+            found.append((p.name, p))
+    return found
+
+
+class DocumentWriter:
+    def __init__(self, settings: Settings, db: Database, embedder: Embedder) -> None:
+        self.settings = settings
+        self.db = db
+        self.embedder = embedder
+
+    # -- preparation (no database writes) -------------------------------------------------
+    def prepare(self, source: str, data: bytes, sha: str) -> PreparedDocument:
+        doc = load_document(source, data, max_bytes=self.settings.max_document_bytes)
+        chunks = chunk_document(doc.text, doc.title, self.settings.chunk_max_chars)
+        if not chunks:
+            raise DocumentError("document has no indexable text")
+        inputs = [unit_embedding_input(c, u) for c in chunks for u in c.units]
+        vectors = self.embedder.embed(inputs)
+        unit_vectors, chunk_vectors, i = [], [], 0
+        for c in chunks:
+            vs = vectors[i : i + len(c.units)]
+            i += len(c.units)
+            unit_vectors.append(vs)
+            mean = vs.mean(axis=0)
+            chunk_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+        return PreparedDocument(
+            source=source,
+            title=doc.title,
+            sha256=sha,
+            size=len(data),
+            text=doc.text,
+            chunks=chunks,
+            chunk_vectors=np.asarray(chunk_vectors, dtype=np.float32),
+            unit_vectors=unit_vectors,
+        )
+
+    # -- writes ---------------------------------------------------------------------------
+    def _current_sha(self, source: str) -> str | None:
+        with self.db.connection() as conn:
+            row = conn.execute("SELECT sha256 FROM documents WHERE source = %s", (source,))
+            found = row.fetchone()
+        return found[0] if found else None
+
+    def write(self, doc: PreparedDocument) -> IngestOutcome:
+        """Replace-or-insert `doc` atomically."""
+        with self.db.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (doc.source,))
+            row = conn.execute(
+                "SELECT id, sha256 FROM documents WHERE source = %s", (doc.source,)
+            ).fetchone()
+            if row and row[1] == doc.sha256:
+                return IngestOutcome(doc.source, "unchanged", row[0], len(doc.chunks))
+            if row:
+                doc_id, status = row[0], "replaced"
+                conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
+                conn.execute(
+                    "UPDATE documents SET title = %s, sha256 = %s, bytes = %s, content = %s,"
+                    " updated_at = now() WHERE id = %s",
+                    (doc.title, doc.sha256, doc.size, doc.text, doc_id),
+                )
+            else:
+                status = "added"
+                doc_id = conn.execute(
+                    "INSERT INTO documents (source, title, sha256, bytes, content)"
+                    " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                    (doc.source, doc.title, doc.sha256, doc.size, doc.text),
+                ).fetchone()[0]  # type: ignore[index]
+            chunk_ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT nextval('chunks_id_seq') FROM generate_series(1, %s)",
+                    (len(doc.chunks),),
+                )
+            ]
+            with conn.cursor() as cur:
+                with cur.copy(f"COPY chunks ({CHUNK_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
+                    cp.set_types(CHUNK_TYPES)
+                    for cid, c, vec in zip(chunk_ids, doc.chunks, doc.chunk_vectors, strict=True):
+                        cp.write_row(
+                            (
+                                cid,
+                                doc_id,
+                                c.ordinal,
+                                c.heading,
+                                c.text,
+                                c.search_text,
+                                c.start,
+                                c.end,
+                                vec,
+                            )
+                        )
+                with cur.copy(f"COPY units ({UNIT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
+                    cp.set_types(UNIT_TYPES)
+                    for cid, c, vecs in zip(chunk_ids, doc.chunks, doc.unit_vectors, strict=True):
+                        for n, (u, vec) in enumerate(zip(c.units, vecs, strict=True)):
+                            cp.write_row(
+                                (
+                                    cid,
+                                    n,
+                                    u.kind,
+                                    doc.text[u.start : u.end],
+                                    u.display,
+                                    searchable(u.display),
+                                    u.start,
+                                    u.end,
+                                    vec,
+                                )
+                            )
+        return IngestOutcome(doc.source, status, doc_id, len(doc.chunks))  # type: ignore[arg-type]
+
+    def refresh_stats(self) -> None:
+        """Recompute term statistics after the index changed (used to weight question terms)."""
+        with self.db.connection() as conn:
+            conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY lexicon")
+            conn.commit()
+
+    # -- the Ingestor interface ------------------------------------------------------------
+    def ingest_bytes(self, source: str, data: bytes, *, refresh: bool = True) -> IngestOutcome:
+        """Ingest one document. Raises RagError subclasses on bad input (the API maps them)."""
+        sha = hashlib.sha256(data).hexdigest()
+        if self._current_sha(source) == sha:
+            return IngestOutcome(source, "unchanged")
+        outcome = self.write(self.prepare(source, data, sha))
+        if refresh and outcome.status != "unchanged":
+            self.refresh_stats()
+        log.info("ingested %s: %s (%d chunks)", source, outcome.status, outcome.chunks)
+        return outcome
+
+    def ingest_paths(
+        self,
+        paths: list[Path],
+        progress: Callable[[IngestOutcome], None] | None = None,
+    ) -> list[IngestOutcome]:
+        """Ingest files and directories; one bad file is reported and the rest go on."""
+        outcomes: list[IngestOutcome] = []
+        for source, path in files_under(paths):
+            try:
+                if path.stat().st_size > self.settings.max_document_bytes:
+                    raise RagError(
+                        f"file is {path.stat().st_size:,} bytes;"
+                        f" the limit is {self.settings.max_document_bytes:,}"
+                    )
+                outcome = self.ingest_bytes(source, path.read_bytes(), refresh=False)
+            except RagError as exc:
+                outcome = IngestOutcome(source, "failed", reason=exc.message)
+            except OSError as exc:
+                outcome = IngestOutcome(source, "failed", reason=f"cannot read file: {exc}")
+            outcomes.append(outcome)
+            if progress:
+                progress(outcome)
+        if any(o.status in ("added", "replaced") for o in outcomes):
+            self.refresh_stats()
+        return outcomes
+
+    def delete(self, source: str) -> bool:
+        with self.db.connection() as conn, conn.transaction():
+            deleted = conn.execute("DELETE FROM documents WHERE source = %s", (source,)).rowcount
+        if deleted:
+            self.refresh_stats()
+        return bool(deleted)
+
+
+def build_ingestor(settings: Settings, db: Database, embedder: Embedder) -> DocumentWriter:
+    return DocumentWriter(settings, db, embedder)

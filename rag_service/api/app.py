@@ -1,0 +1,103 @@
+"""FastAPI application factory; error mapping in one place."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rag_service.api.routes import ask, documents, health, search
+from rag_service.core.config import Settings, get_settings
+from rag_service.core.errors import RagError
+from rag_service.services import Services, open_services
+
+log = logging.getLogger("rag_service.api")
+
+
+def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RagError)
+    async def rag_error(_: Request, exc: RagError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        first = details[0]["msg"] if details else "invalid request"
+        return _error(422, "invalid_input", first, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "internal error; see the server log")
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """With `services` given (tests, evals) the app uses them and does not close them."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or await run_in_threadpool(
+            open_services, settings, ingest_bundled=settings.ingest_on_start
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                await run_in_threadpool(app.state.services.close)
+
+    app = FastAPI(
+        title="RAG service",
+        version="0.1.0",
+        summary="Grounded, cited answers over UK AI-careers market reports.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_log(request: Request, call_next):
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        latency = (time.perf_counter() - t0) * 1000
+        response.headers["X-Request-Id"] = request_id
+        log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            latency,
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "latency_ms": round(latency, 2),
+                "abstained": response.headers.get("x-abstained") == "true",
+            },
+        )
+        return response
+
+    for router in (health.router, ask.router, search.router, documents.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,28 @@
+"""Dependencies injected into routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from rag_service.core.errors import DatabaseUnavailable
+from rag_service.pipeline import RagPipeline
+from rag_service.services import Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        raise DatabaseUnavailable("the service is still starting")
+    return services
+
+
+def get_pipeline(services: Annotated[Services, Depends(get_services)]) -> RagPipeline:
+    if services.pipeline is None:
+        raise DatabaseUnavailable("the ask pipeline is not loaded")
+    return services.pipeline
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+PipelineDep = Annotated[RagPipeline, Depends(get_pipeline)]

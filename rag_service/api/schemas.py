@@ -1,0 +1,87 @@
+"""Request and response bodies of the HTTP API (v1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, description="The question, in plain language.")
+    top_k: int | None = Field(None, ge=1, le=20, description="Passages given to the generator.")
+    provider: str | None = Field(
+        None,
+        description="A configured provider (extractive, openai, anthropic); default: server's.",
+    )
+
+    @field_validator("question")
+    @classmethod
+    def not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("question must not be blank")
+        return v.strip()
+
+
+class Citation(BaseModel):
+    document: str
+    chunk_id: int
+    quote: str = Field(description="Verbatim text; equals the document's text[start:end].")
+    start: int
+    end: int
+    score: float
+
+
+class AskResponse(BaseModel):
+    answer: str
+    answerable: bool
+    citations: list[Citation]
+    usage: dict[str, int]
+    provider: str
+    model: str | None = None
+    reason: str = Field(description="supported, or why the service abstained.")
+    confidence: float | None = Field(None, description="The best evidence's reranker score.")
+    timings_ms: dict[str, float]
+    trace_id: str | None = None
+
+
+class UnitOut(BaseModel):
+    kind: str
+    text: str
+    start: int
+    end: int
+    dense: float
+    score: float
+
+
+class SearchHit(BaseModel):
+    chunk_id: int
+    document: str
+    heading: str
+    text: str
+    start: int
+    end: int
+    vector_rank: int | None
+    text_rank: int | None
+    fused: float
+    dense: float
+    score: float
+    units: list[UnitOut]
+
+
+class SearchResponse(BaseModel):
+    query: str
+    hits: list[SearchHit]
+
+
+class IngestResponse(BaseModel):
+    source: str
+    status: str
+    document_id: int | None
+    chunks: int
+
+
+class ErrorBody(BaseModel):
+    error: dict[str, Any]

@@ -1,0 +1,79 @@
+"""Settings: the one place configuration enters the service (environment variables and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Typed configuration. Every field maps to an environment variable (names in `alias`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Serving
+    host: str = Field("127.0.0.1", alias="HOST")
+    port: int = Field(8000, alias="PORT")
+    workers: int = Field(1, alias="RAG_WORKERS", ge=1)
+    log_level: str = Field("info", alias="RAG_LOG_LEVEL")
+
+    # Storage: with no DATABASE_URL an embedded PostgreSQL runs from `data_dir/pgdata`.
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    data_dir: Path = Field(Path("var"), alias="RAG_DATA_DIR")
+    pool_max_size: int = Field(10, alias="RAG_DB_POOL_MAX", ge=1)
+    # PgBouncer in transaction mode breaks psycopg's automatic prepared statements.
+    db_prepare_threshold: int | None = Field(5, alias="RAG_DB_PREPARE_THRESHOLD")
+
+    # Ingestion
+    corpus_dir: Path = Field(PROJECT_ROOT / "corpus", alias="RAG_CORPUS_DIR")
+    ingest_on_start: bool = Field(True, alias="RAG_INGEST_ON_START")
+    chunk_max_chars: int = Field(900, alias="RAG_CHUNK_MAX_CHARS", ge=200)
+    max_document_bytes: int = Field(5_000_000, alias="RAG_MAX_DOCUMENT_BYTES", ge=1)
+
+    # Embeddings
+    embedding_provider: Literal["local", "openai"] = Field("local", alias="RAG_EMBEDDING_PROVIDER")
+    embedding_model: str = Field(PACKAGED_MODEL, alias="RAG_EMBEDDING_MODEL")
+    embedding_batch_size: int = Field(64, alias="RAG_EMBEDDING_BATCH_SIZE", ge=1)
+    embedding_base_url: str | None = Field(None, alias="RAG_EMBEDDING_BASE_URL")
+    embedding_api_key: SecretStr | None = Field(None, alias="RAG_EMBEDDING_API_KEY")
+    embedding_dim: int | None = Field(None, alias="RAG_EMBEDDING_DIM")
+
+    # Retrieval and answering
+    top_k: int = Field(5, alias="RAG_TOP_K", ge=1, le=50)
+    candidates: int = Field(20, alias="RAG_CANDIDATES", ge=1, le=200)
+    max_question_chars: int = Field(1000, alias="RAG_MAX_QUESTION_CHARS", ge=10)
+    reranker: Literal["evidence", "fusion", "cross-encoder"] = Field(
+        "evidence", alias="RAG_RERANKER"
+    )
+    cross_encoder_model: str | None = Field(None, alias="RAG_CROSS_ENCODER_MODEL")
+    abstain_threshold: float = Field(0.5, alias="RAG_ABSTAIN_THRESHOLD")
+
+    # Generation
+    provider: str = Field("extractive", alias="RAG_PROVIDER")
+    model: str | None = Field(None, alias="RAG_MODEL")
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(None, alias="ANTHROPIC_BASE_URL")
+    llm_timeout_s: float = Field(30.0, alias="RAG_LLM_TIMEOUT", gt=0)
+    llm_max_retries: int = Field(2, alias="RAG_LLM_MAX_RETRIES", ge=0)
+    llm_max_tokens: int = Field(400, alias="RAG_LLM_MAX_TOKENS", ge=16)
+
+    # Plug-in point that lets the API ingest uploads without importing the ingestion package.
+    ingestor: str = Field("ingestion.writer:build_ingestor", alias="RAG_INGESTOR")
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir.expanduser().resolve() / "pgdata"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,121 @@
+"""Database access: the server (embedded or external), the connection pool and migrations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg_pool import ConnectionPool
+
+from rag_service.core.config import Settings
+from rag_service.core.embedded import EmbeddedPostgres
+from rag_service.core.errors import DatabaseUnavailable, EmbeddingModelMismatch
+
+log = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same for every process that migrates this database.
+MIGRATION_LOCK_KEY = 7_310_411_202
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """(version, sql) of every migration shipped with the package, in order."""
+    folder = resources.files("rag_service.core") / "migrations"
+    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
+
+
+def migrate(conn: psycopg.Connection, *, embedding_model: str, embedding_dim: int) -> list[str]:
+    """Apply pending migrations and record the embedding model; return the versions applied.
+
+    Runs in one transaction under an advisory lock, so replicas starting together migrate once.
+    Refuses (EmbeddingModelMismatch) an index built with another embedding model or dimension.
+    """
+    applied_now: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        for version, sql in migration_files():
+            if version in done:
+                continue
+            conn.execute(sql.replace("{dim}", str(int(embedding_dim))))
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            applied_now.append(version)
+        row = conn.execute("SELECT embedding_model, embedding_dim FROM index_meta").fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO index_meta (embedding_model, embedding_dim) VALUES (%s, %s)",
+                (embedding_model, embedding_dim),
+            )
+        elif (row[0], row[1]) != (embedding_model, embedding_dim):
+            raise EmbeddingModelMismatch(
+                f"the index was built with embedding model {row[0]!r} ({row[1]} dimensions), "
+                f"but the service is configured with {embedding_model!r} ({embedding_dim}); "
+                "use the same model, or re-index into an empty database"
+            )
+    if applied_now:
+        log.info("applied migrations %s", applied_now)
+    return applied_now
+
+
+class Database:
+    """Owns the server process (when embedded) and the pool. `open()` once, `close()` once."""
+
+    def __init__(self, settings: Settings, *, embedded_delete_on_stop: bool = False) -> None:
+        self.settings = settings
+        self._embedded: EmbeddedPostgres | None = None
+        self._delete_on_stop = embedded_delete_on_stop
+        self._pool: ConnectionPool | None = None
+        self.url: str | None = None
+
+    def open(self, *, embedding_model: str, embedding_dim: int) -> None:
+        if self.settings.database_url:
+            self.url = self.settings.database_url
+        else:
+            self._embedded = EmbeddedPostgres(
+                self.settings.pgdata, delete_on_stop=self._delete_on_stop
+            )
+            self.url = self._embedded.start()
+        try:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                migrate(conn, embedding_model=embedding_model, embedding_dim=embedding_dim)
+        except psycopg.OperationalError as exc:
+            self.close()
+            raise DatabaseUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
+        except Exception:
+            self.close()
+            raise
+        self._pool = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self.settings.pool_max_size,
+            kwargs={"prepare_threshold": self.settings.db_prepare_threshold},
+            configure=register_vector,
+            open=True,
+            name="rag",
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        if self._embedded is not None:
+            self._embedded.stop()
+            self._embedded = None
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        if self._pool is None:
+            raise DatabaseUnavailable("database is not open")
+        try:
+            with self._pool.connection(timeout=10) as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"database error: {exc}") from exc

@@ -1,0 +1,65 @@
+"""One exception hierarchy for the service; the API maps each class to an HTTP status in one
+place."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class. `status` is the HTTP status the API answers with; `code` a stable error name."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(RagError):
+    status, code = 422, "invalid_input"
+
+
+class NotFound(RagError):
+    status, code = 404, "not_found"
+
+
+class PayloadTooLarge(RagError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(RagError):
+    status, code = 415, "unsupported_media_type"
+
+
+class DocumentError(RagError):
+    """A document that cannot be ingested: unreadable, empty, binary, oversized, unsupported."""
+
+    status, code = 422, "bad_document"
+
+
+class EmbeddingModelMismatch(RagError):
+    """The index was built with another embedding model; mixing vector spaces is refused."""
+
+    status, code = 503, "embedding_model_mismatch"
+
+
+class DatabaseUnavailable(RagError):
+    status, code = 503, "database_unavailable"
+
+
+class ProviderNotConfigured(RagError):
+    status, code = 422, "provider_not_configured"
+
+
+class UpstreamError(RagError):
+    status, code = 502, "upstream_error"
+
+
+class UpstreamTimeout(RagError):
+    status, code = 504, "upstream_timeout"
+
+
+class UpstreamAuthError(RagError):
+    """The LLM provider refused our credentials: a configuration problem on the server side."""
+
+    status, code = 502, "upstream_configuration_error"

@@ -1,0 +1,104 @@
+"""The offline default: answers made of verbatim passages, so every word is grounded.
+
+It picks the best-scored answer unit (sentence, list item, table row), adds units that cover
+question terms the first one leaves out (a comparison needs both figures), and turns a list
+introduction into the list's item names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from rag_service.generation.base import Draft, DraftCitation, Passage
+from rag_service.retrieval.search import UnitHit
+
+_ITEM_LABEL = re.compile(r"^(?P<label>[^:—–]{3,60}?)\s*(?::|\s[—–]\s)")
+_WORD_OR_SPACE = re.compile(r"\S+\s*")
+
+_COMPARISON = re.compile(r"\b(compare|comparison|versus|vs\.?|difference between|differ)\b", re.I)
+
+MAX_UNITS = 3
+MAX_LIST_ITEMS = 8
+CLOSE_SCORE = 0.85  # extra units must score within this fraction of the best
+MIN_GAIN = 0.12  # ... and add this much of the question's term weight
+
+
+class ExtractiveGenerator:
+    name = "extractive"
+
+    def generate(
+        self,
+        question: str,
+        passages: list[Passage],
+        *,
+        term_weights: dict[str, float] | None = None,
+    ) -> Draft:
+        units = sorted(((u, p) for p in passages for u in p.units), key=lambda up: -up[0].score)
+        if not units:
+            return Draft(text="", citations=[], abstained=True)
+        best, best_p = units[0]
+        listed = self._list_answer(best, best_p)
+        if listed is not None:
+            return listed
+        chosen = [(best, best_p)]
+        covered = set(best.lexemes)
+        weights = term_weights or {}
+        total = sum(weights.values()) or 1.0
+        comparing = bool(_COMPARISON.search(question))
+        for u, p in units[1:]:
+            if len(chosen) >= MAX_UNITS or u.score < CLOSE_SCORE * best.score:
+                break
+            gain = sum(w for t, w in weights.items() if t in u.lexemes and t not in covered)
+            # A comparison needs the other side: a parallel unit from another passage.
+            parallel = comparing and p.chunk_id != best_p.chunk_id and len(chosen) == 1
+            if gain / total >= MIN_GAIN or parallel:
+                chosen.append((u, p))
+                covered |= u.lexemes
+        chosen.sort(key=lambda up: (up[1].document, up[0].start))
+        text = " ".join(u.display for u, _ in chosen)
+        cites = [DraftCitation(p.chunk_id, u.text, u.start, u.end, u.score) for u, p in chosen]
+        return Draft(text=text, citations=cites)
+
+    @staticmethod
+    def _list_answer(best: UnitHit, passage: Passage) -> Draft | None:
+        """A heading or a line ending in ':' followed by list items: answer with the items."""
+        intro = best.display.rstrip()
+        if not (best.kind == "heading" or intro.endswith(":")):
+            return None
+        following = [u for u in passage.units if u.ordinal > best.ordinal]
+        items: list[UnitHit] = []
+        for u in following:
+            if u.kind != "item":
+                if items:
+                    break
+                continue
+            items.append(u)
+        if len(items) < 2:
+            return None
+        items = items[:MAX_LIST_ITEMS]
+        cites = [DraftCitation(passage.chunk_id, best.text, best.start, best.end, best.score)]
+        names = []
+        for u in items:
+            m = _ITEM_LABEL.match(u.text)
+            if m:
+                label = m["label"].rstrip()
+                end = u.start + len(label)
+                cites.append(DraftCitation(passage.chunk_id, label, u.start, end, u.score))
+                names.append(label)
+            else:
+                cites.append(DraftCitation(passage.chunk_id, u.text, u.start, u.end, u.score))
+                names.append(u.text.rstrip("."))
+        lead = intro if intro.endswith(":") else f"{intro}:"
+        return Draft(text=f"{lead} " + "; ".join(names) + ".", citations=cites)
+
+    def stream(
+        self,
+        question: str,
+        passages: list[Passage],
+        *,
+        term_weights: dict[str, float] | None = None,
+    ) -> Iterator[str | Draft]:
+        draft = self.generate(question, passages, term_weights=term_weights)
+        yield from _WORD_OR_SPACE.findall(draft.text)
+        yield draft

@@ -1,0 +1,21 @@
+"""Which generators exist for this configuration. The extractive one always does."""
+
+from __future__ import annotations
+
+from rag_service.core.config import Settings
+from rag_service.generation.base import Generator
+from rag_service.generation.extractive import ExtractiveGenerator
+
+
+def build_generators(settings: Settings) -> dict[str, Generator]:
+    """Every provider whose credentials or endpoint are configured, keyed by name."""
+    generators: dict[str, Generator] = {"extractive": ExtractiveGenerator()}
+    if settings.openai_api_key or settings.openai_base_url:
+        from rag_service.generation.openai_provider import OpenAIGenerator
+
+        generators["openai"] = OpenAIGenerator.from_settings(settings)
+    if settings.anthropic_api_key or settings.anthropic_base_url:
+        from rag_service.generation.anthropic_provider import AnthropicGenerator
+
+        generators["anthropic"] = AnthropicGenerator.from_settings(settings)
+    return generators

@@ -1,0 +1,86 @@
+"""Builds and owns the long-lived parts (database, model, pipeline) for the API, CLIs and evals."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from rag_service.core.config import Settings
+from rag_service.core.database import Database
+from rag_service.core.documents import index_counts
+from rag_service.core.ports import Ingestor, load_ingestor
+from rag_service.generation.grounding import CitationVerifier, GroundingGate
+from rag_service.generation.registry import build_generators
+from rag_service.pipeline import RagPipeline
+from rag_service.retrieval.embedder import Embedder, build_embedder
+from rag_service.retrieval.rerank import Reranker, build_reranker
+from rag_service.retrieval.search import HybridRetriever
+from rag_service.tracing import Tracer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    embedder: Embedder
+    ingestor: Ingestor
+    pipeline: RagPipeline | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def build_pipeline(
+    settings: Settings,
+    db: Database,
+    embedder: Embedder,
+    *,
+    reranker: Reranker | None = None,
+    retriever: HybridRetriever | None = None,
+    tracer: Tracer | None = None,
+) -> RagPipeline:
+    return RagPipeline(
+        retriever or HybridRetriever(db, embedder, candidates=settings.candidates),
+        reranker or build_reranker(settings.reranker, settings.cross_encoder_model),
+        GroundingGate(min_score=settings.abstain_threshold),
+        CitationVerifier(db),
+        build_generators(settings),
+        default_provider=settings.provider,
+        top_k=settings.top_k,
+        max_question_chars=settings.max_question_chars,
+        tracer=tracer,
+    )
+
+
+def open_services(
+    settings: Settings,
+    *,
+    load_pipeline: bool = True,
+    ingest_bundled: bool = False,
+    embedded_delete_on_stop: bool = False,
+) -> Services:
+    """Load the embedder, open (and migrate) the database, and optionally ingest the bundled
+    corpus when the index is empty. Closes what it opened if anything fails."""
+    embedder = build_embedder(settings)
+    db = Database(settings, embedded_delete_on_stop=embedded_delete_on_stop)
+    db.open(embedding_model=embedder.name, embedding_dim=embedder.dim)
+    try:
+        ingestor = load_ingestor(settings, db, embedder)
+        if ingest_bundled:
+            with db.connection() as conn:
+                docs, _ = index_counts(conn)
+            if docs == 0 and settings.corpus_dir.is_dir():
+                outcomes = ingestor.ingest_paths([settings.corpus_dir])
+                log.info(
+                    "ingested the bundled corpus: %s",
+                    ", ".join(f"{o.source}={o.status}" for o in outcomes),
+                )
+        services = Services(settings, db, embedder, ingestor)
+        if load_pipeline:
+            services.pipeline = build_pipeline(settings, db, embedder)
+        return services
+    except Exception:
+        db.close()
+        raise
