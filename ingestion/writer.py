@@ -41,10 +41,15 @@ UNIT_COLUMNS = (
 UNIT_TYPES = ["int8", "int4", "text", "text", "text", "text", "int4", "int4", "vector"]
 
 
-def unit_embedding_input(chunk: Chunk, unit: Unit) -> str:
-    if chunk.heading and unit.kind != "heading" and len(unit.display) < HEADING_CONTEXT_MAX_CHARS:
-        return f"{chunk.heading}: {unit.display}"
-    return unit.display
+def unit_embedding_input(title: str, chunk: Chunk, unit: Unit) -> str:
+    """Short units ("From scratch: 24–36 months.", a skills-gap heading) are embedded with the
+    document title and their heading, which say what they are about."""
+    if len(unit.display) >= HEADING_CONTEXT_MAX_CHARS:
+        return unit.display
+    context = [title]
+    if chunk.heading and unit.kind != "heading":
+        context.append(chunk.heading)
+    return f"{' — '.join(context)}: {unit.display}"
 
 
 @dataclass
@@ -88,7 +93,7 @@ class DocumentWriter:
         chunks = chunk_document(doc.text, doc.title, self.settings.chunk_max_chars)
         if not chunks:
             raise DocumentError("document has no indexable text")
-        inputs = [unit_embedding_input(c, u) for c in chunks for u in c.units]
+        inputs = [unit_embedding_input(doc.title, c, u) for c in chunks for u in c.units]
         vectors = self.embedder.embed(inputs)
         unit_vectors, chunk_vectors, i = [], [], 0
         for c in chunks:

@@ -105,7 +105,7 @@ class RagPipeline:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         with self.tracer.span("retrieve", input={"query": question, "k": k}) as span:
-            retrieval = self.retriever.retrieve(question, max(k, 8))
+            retrieval = self.retriever.retrieve(question, max(k, self.retriever.n_candidates))
             span.update(
                 output=[
                     {"chunk_id": c.chunk_id, "fused": round(c.fused, 5)}

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         "evidence", alias="RAG_RERANKER"
     )
     cross_encoder_model: str | None = Field(None, alias="RAG_CROSS_ENCODER_MODEL")
-    abstain_threshold: float = Field(0.5, alias="RAG_ABSTAIN_THRESHOLD")
+    abstain_threshold: float = Field(0.435, alias="RAG_ABSTAIN_THRESHOLD")
 
     # Generation
     provider: str = Field("extractive", alias="RAG_PROVIDER")

@@ -24,6 +24,10 @@ CLOSE_SCORE = 0.85  # extra units must score within this fraction of the best
 MIN_GAIN = 0.12  # ... and add this much of the question's term weight
 
 
+def _is_bare_heading(unit: UnitHit) -> bool:
+    return unit.kind == "heading" and not any(ch.isdigit() for ch in unit.display)
+
+
 class ExtractiveGenerator:
     name = "extractive"
 
@@ -41,6 +45,13 @@ class ExtractiveGenerator:
         listed = self._list_answer(best, best_p)
         if listed is not None:
             return listed
+        if _is_bare_heading(best):
+            # The section answers the question: its lead unit says how.
+            lead = next((u for u in best_p.units if u.ordinal == best.ordinal + 1), None)
+            if lead is not None and not _is_bare_heading(lead):
+                lead.score = max(lead.score, best.score)
+                best = lead
+                units = [(best, best_p)] + [up for up in units if up[0] is not best]
         chosen = [(best, best_p)]
         covered = set(best.lexemes)
         weights = term_weights or {}
@@ -52,6 +63,8 @@ class ExtractiveGenerator:
             gain = sum(w for t, w in weights.items() if t in u.lexemes and t not in covered)
             # A comparison needs the other side: a parallel unit from another passage.
             parallel = comparing and p.chunk_id != best_p.chunk_id and len(chosen) == 1
+            if _is_bare_heading(u):
+                continue
             if gain / total >= MIN_GAIN or parallel:
                 chosen.append((u, p))
                 covered |= u.lexemes

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from rag_service.core.database import Database
 from rag_service.generation.base import DraftCitation, Passage
@@ -22,8 +23,9 @@ from rag_service.retrieval.rerank import (
     content_terms,
     expected_answer_type,
     lexical_coverage,
+    phrase_tokens,
 )
-from rag_service.retrieval.search import Candidate, Retrieval
+from rag_service.retrieval.search import Candidate, Retrieval, UnitHit
 
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b[^.?!]{0,60}\b(instructions?|prompts?|rules?|"
@@ -33,6 +35,23 @@ _INJECTION = re.compile(
     re.IGNORECASE,
 )
 _CAPITALISED = re.compile(r"^[A-Z][A-Za-z]")
+# Head nouns of job titles: the corpus is about roles, and "Data Scientist" or "prompt engineer"
+# evidence cannot answer for "AI Engineer" (nor the reverse).
+ROLE_HEADS = frozenset(
+    "engineer scientist developer analyst researcher manager architect designer".split()
+)
+
+
+def role_phrases(text: str) -> set[tuple[str, str]]:
+    """(modifier, head) pairs such as ("data", "scientist") or ("ai", "engineer")."""
+    toks = phrase_tokens(text)
+    return {(a, b) for a, b in pairwise(toks) if b in ROLE_HEADS and a not in ROLE_HEADS}
+
+
+def evidence_text(cand: Candidate, unit: UnitHit) -> str:
+    """What a unit is read with: its document title, heading and the unit before it."""
+    before = [u.display for u in cand.units if u.ordinal == unit.ordinal - 1]
+    return "\n".join([cand.title, cand.heading, *before, unit.display])
 
 
 @dataclass(frozen=True)
@@ -46,9 +65,9 @@ class GateDecision:
 
 @dataclass(frozen=True)
 class GroundingGate:
-    min_score: float = 0.5
+    min_score: float = 0.435
     min_coverage: float = 0.4
-    max_unknown_share: float = 0.34
+    max_unknown_share: float = 0.4
     require_answer_type: bool = True
 
     def decide(self, retrieval: Retrieval, ranked: list[Candidate]) -> GateDecision:
@@ -85,10 +104,13 @@ class GroundingGate:
         if unknown_share > self.max_unknown_share:
             return GateDecision(False, "unknown_terms", best_u.score, coverage)
         want = expected_answer_type(retrieval.question)
-        if self.require_answer_type and want is not None:
-            top_units = sorted((u for c in ranked[:3] for u in c.units), key=lambda u: -u.score)
-            if not any(want.search(u.display) for u in top_units[:3]):
-                return GateDecision(False, "no_value_of_asked_type", best_u.score, coverage)
+        if self.require_answer_type and want is not None and not want.search(best_u.display):
+            return GateDecision(False, "no_value_of_asked_type", best_u.score, coverage)
+        top = sorted(((u, c) for c in ranked for u in c.units), key=lambda uc: -uc[0].score)[:3]
+        seen_roles = set().union(*(role_phrases(evidence_text(c, u)) for u, c in top))
+        missing_roles = role_phrases(retrieval.question) - seen_roles
+        if missing_roles:
+            return GateDecision(False, "other_role", best_u.score, coverage)
         if best_u.score < self.min_score:
             return GateDecision(False, "low_score", best_u.score, coverage)
         if coverage < self.min_coverage:

@@ -46,18 +46,22 @@ FRAMING_TERMS = frozenset(
     ]
 )
 
-_MONEY = re.compile(r"[£$€]\s?\d")
+_MONEY = re.compile(r"[£$€]\s?\d|\d[\d,.]*\s?(?:k\b|pounds|gbp|usd|dollars|euros)", re.I)
 _PERCENT = re.compile(r"\d\s?%|per ?cent|\d+-point")
 _DURATION = re.compile(r"\d\s*(?:[-–]\s*\d+\s*)?(?:months?|years?|weeks?)\b")
 _NUMBER = re.compile(r"\d")
+_ANAPHOR = re.compile(r"^(this|these|that|those|it|they|such)\b", re.I)
 
 ANSWER_TYPES: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (
         re.compile(
-            r"\b(salar|pay|paid|earn|compensation|comp\b|day.?rate|rate|cost|how much)", re.I
+            r"\b(salar|pay|paid|earn|compensation|comp\b|day.?rate|rate|cost|how much|bonus"
+            r"|wage|income)",
+            re.I,
         ),
         _MONEY,
     ),
+    (re.compile(r"\b(how much|higher|lower|more|less)\b", re.I), _PERCENT),
     (re.compile(r"\b(how long|tenure|timeline|how many (months|years))", re.I), _DURATION),
     (re.compile(r"\b(percent|percentage|%|premium|how big)", re.I), _PERCENT),
     (re.compile(r"\b(how many|number of)\b", re.I), _NUMBER),
@@ -65,15 +69,23 @@ ANSWER_TYPES: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
 _ASKS_FOR_VALUE = re.compile(r"^\s*(what|how)\b", re.I)
 
 
-def expected_answer_type(question: str) -> re.Pattern[str] | None:
-    """The pattern a supporting passage must contain when the question asks for a value
-    ("What is the median salary...", "How long..."); None for "Which mistake...about salary"."""
+class AnswerType:
+    """The kinds of value a question asks for; a passage satisfies it by holding any of them."""
+
+    def __init__(self, patterns: list[re.Pattern[str]]) -> None:
+        self.patterns = patterns
+
+    def search(self, text: str) -> bool:
+        return any(p.search(text) for p in self.patterns)
+
+
+def expected_answer_type(question: str) -> AnswerType | None:
+    """What a supporting passage must contain when the question asks for a value ("What is the
+    median salary...", "How long..."); None for "Which mistake...about salary"."""
     if not _ASKS_FOR_VALUE.search(question):
         return None
-    for cue, value in ANSWER_TYPES:
-        if cue.search(question):
-            return value
-    return None
+    patterns = [value for cue, value in ANSWER_TYPES if cue.search(question)]
+    return AnswerType(patterns) if patterns else None
 
 
 def content_terms(terms: QueryTerms) -> dict[str, float]:
@@ -161,6 +173,7 @@ class EvidenceWeights:
     phrase: float = 0.15
     previous: float = 0.5  # ... in the sentence before it (same chunk)
     length: float = 0.05  # conciseness prior: a 300-character unit loses this much
+    anaphora: float = 0.08  # "This is the largest gap." does not stand on its own
 
 
 def lexical_coverage(
@@ -227,7 +240,7 @@ class EvidenceReranker:
         unit: UnitHit,
         cand: Candidate,
         weights: dict[str, float],
-        want: re.Pattern[str] | None,
+        want: AnswerType | None,
         qtokens: list[str],
         previous: frozenset[str] = frozenset(),
     ) -> float:
@@ -236,6 +249,8 @@ class EvidenceReranker:
         score = w.dense * unit.dense + w.lexical * coverage
         score += w.phrase * bigram_overlap(qtokens, unit.display)
         score -= w.length * min(1.0, len(unit.display) / 300)
+        if _ANAPHOR.match(unit.display):
+            score -= w.anaphora
         if want is not None and want.search(unit.display):
             score += w.answer_type
         if unit.kind == "heading" and not _NUMBER.search(unit.display):

@@ -17,12 +17,17 @@ from rag_service.retrieval.embedder import Embedder
 from rag_service.retrieval.text import searchable
 
 RRF_K = 60
+MAX_DF = 0.4  # full-text search ignores lexemes found in more than this share of chunks
 IDF_CAP = 2.0
 
 _HYBRID_SQL = """
 WITH qt AS (
-    SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS tq
-    FROM unnest(to_tsvector('english', %(qtext)s))
+    -- OR of the question's lexemes, minus those in most chunks: ts_rank_cd has no IDF, so
+    -- "ai" and "engineer" would otherwise outrank the one rare word that matters.
+    SELECT string_agg(quote_literal(q.lexeme), ' | ')::tsquery AS tq
+    FROM unnest(to_tsvector('english', %(qtext)s)) AS q
+    LEFT JOIN lexicon l ON l.word = q.lexeme
+    WHERE coalesce(l.ndoc, 0) <= %(max_df)s * (SELECT count(*) FROM chunks)
 ), vec AS (
     SELECT id, row_number() OVER () AS r FROM (
         SELECT id FROM chunks ORDER BY embedding <=> %(qvec)s LIMIT %(n)s
@@ -135,7 +140,8 @@ class HybridRetriever:
         with self.db.connection() as conn:
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(40, n)),))
             rows = conn.execute(
-                _HYBRID_SQL, {"qtext": qtext, "qvec": qvec, "n": n, "k": k, "rrf_k": RRF_K}
+                _HYBRID_SQL,
+                {"qtext": qtext, "qvec": qvec, "n": n, "k": k, "rrf_k": RRF_K, "max_df": MAX_DF},
             ).fetchall()
             cands = [
                 Candidate(

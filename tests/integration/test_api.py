@@ -160,16 +160,19 @@ def test_documents_upload_list_get_delete(http: httpx.Client) -> None:
     files = {"file": ("api-upload.md", b"# Bonus\nThe typical signing bonus is 7,777 pounds.\n")}
     r = http.post("/v1/documents", files=files)
     assert r.status_code == 201, r.text
-    created = r.json()
-    assert created["status"] == "added" and created["chunks"] >= 1
-    assert http.post("/v1/documents", files=files).json()["status"] == "unchanged"
-    listed = http.get("/v1/documents").json()
-    assert any(d["source"] == "api-upload.md" for d in listed)
-    one = http.get(f"/v1/documents/{created['document_id']}").json()
-    assert one["source"] == "api-upload.md"
-    ans = http.post("/v1/ask", json={"question": "What is the typical signing bonus?"}).json()
-    assert "7,777" in ans["answer"]
-    assert http.delete("/v1/documents/api-upload.md").status_code == 204
+    try:
+        created = r.json()
+        assert created["status"] == "added" and created["chunks"] >= 1
+        assert http.post("/v1/documents", files=files).json()["status"] == "unchanged"
+        listed = http.get("/v1/documents").json()
+        assert any(d["source"] == "api-upload.md" for d in listed)
+        one = http.get(f"/v1/documents/{created['document_id']}").json()
+        assert one["source"] == "api-upload.md"
+        ans = http.post("/v1/ask", json={"question": "What is the typical signing bonus?"}).json()
+        assert "7,777" in ans["answer"]
+        assert ans["citations"][0]["document"] == "api-upload.md"
+    finally:
+        assert http.delete("/v1/documents/api-upload.md").status_code == 204
     assert http.get("/v1/documents/api-upload.md").status_code == 404
     assert http.delete("/v1/documents/api-upload.md").status_code == 404
 
