@@ -12,21 +12,25 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psycopg
 
 from ingestion.chunker import Chunk, Unit, chunk_document
 from ingestion.loaders import load_document
 from rag_service.core.config import Settings
 from rag_service.core.database import Database
-from rag_service.core.errors import DocumentError, RagError
+from rag_service.core.errors import DocumentError, PayloadTooLarge, RagError
 from rag_service.core.ports import IngestOutcome
 from rag_service.retrieval.embedder import Embedder
 from rag_service.retrieval.text import searchable
 
 log = logging.getLogger(__name__)
+
+EMBED_GROUP_TEXTS = 2048
 
 # Short units (a list item, "From scratch: 24–36 months.") mean little without their heading.
 HEADING_CONTEXT_MAX_CHARS = 100
@@ -50,6 +54,17 @@ def unit_embedding_input(title: str, chunk: Chunk, unit: Unit) -> str:
     if chunk.heading and unit.kind != "heading":
         context.append(chunk.heading)
     return f"{' — '.join(context)}: {unit.display}"
+
+
+@dataclass
+class ParsedDocument:
+    source: str
+    title: str
+    sha256: str
+    size: int
+    text: str
+    chunks: list[Chunk]
+    inputs: list[str]  # what gets embedded: one text per unit, in chunk order
 
 
 @dataclass
@@ -88,30 +103,43 @@ class DocumentWriter:
         self.embedder = embedder
 
     # -- preparation (no database writes) -------------------------------------------------
-    def prepare(self, source: str, data: bytes, sha: str) -> PreparedDocument:
+    def parse(self, source: str, data: bytes, sha: str) -> ParsedDocument:
         doc = load_document(source, data, max_bytes=self.settings.max_document_bytes)
         chunks = chunk_document(doc.text, doc.title, self.settings.chunk_max_chars)
         if not chunks:
             raise DocumentError("document has no indexable text")
         inputs = [unit_embedding_input(doc.title, c, u) for c in chunks for u in c.units]
-        vectors = self.embedder.embed(inputs)
-        unit_vectors, chunk_vectors, i = [], [], 0
-        for c in chunks:
-            vs = vectors[i : i + len(c.units)]
-            i += len(c.units)
-            unit_vectors.append(vs)
-            mean = vs.mean(axis=0)
-            chunk_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-        return PreparedDocument(
-            source=source,
-            title=doc.title,
-            sha256=sha,
-            size=len(data),
-            text=doc.text,
-            chunks=chunks,
-            chunk_vectors=np.asarray(chunk_vectors, dtype=np.float32),
-            unit_vectors=unit_vectors,
-        )
+        return ParsedDocument(source, doc.title, sha, len(data), doc.text, chunks, inputs)
+
+    def embed_documents(self, docs: list[ParsedDocument]) -> list[PreparedDocument]:
+        """One embedding call for several documents: full, length-sorted batches keep the
+        model (the bottleneck) busy; a chunk's vector is the normalised mean of its units'."""
+        vectors = self.embedder.embed([t for d in docs for t in d.inputs])
+        prepared, i = [], 0
+        for d in docs:
+            unit_vectors, chunk_vectors = [], []
+            for c in d.chunks:
+                vs = vectors[i : i + len(c.units)]
+                i += len(c.units)
+                unit_vectors.append(vs)
+                mean = vs.mean(axis=0)
+                chunk_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            prepared.append(
+                PreparedDocument(
+                    d.source,
+                    d.title,
+                    d.sha256,
+                    d.size,
+                    d.text,
+                    d.chunks,
+                    np.asarray(chunk_vectors, dtype=np.float32),
+                    unit_vectors,
+                )
+            )
+        return prepared
+
+    def prepare(self, source: str, data: bytes, sha: str) -> PreparedDocument:
+        return self.embed_documents([self.parse(source, data, sha)])[0]
 
     # -- writes ---------------------------------------------------------------------------
     def _current_sha(self, source: str) -> str | None:
@@ -210,26 +238,66 @@ class DocumentWriter:
         paths: list[Path],
         progress: Callable[[IngestOutcome], None] | None = None,
     ) -> list[IngestOutcome]:
-        """Ingest files and directories; one bad file is reported and the rest go on."""
-        outcomes: list[IngestOutcome] = []
-        for source, path in files_under(paths):
-            try:
-                if path.stat().st_size > self.settings.max_document_bytes:
-                    raise RagError(
-                        f"file is {path.stat().st_size:,} bytes;"
-                        f" the limit is {self.settings.max_document_bytes:,}"
-                    )
-                outcome = self.ingest_bytes(source, path.read_bytes(), refresh=False)
-            except RagError as exc:
-                outcome = IngestOutcome(source, "failed", reason=exc.message)
-            except OSError as exc:
-                outcome = IngestOutcome(source, "failed", reason=f"cannot read file: {exc}")
-            outcomes.append(outcome)
+        """Ingest files and directories; one bad file is reported and the rest go on.
+
+        Documents are embedded in groups of about EMBED_GROUP_TEXTS texts, and written by one
+        background thread (a transaction per document) while the next group embeds.
+        """
+        outcomes: dict[int, IngestOutcome] = {}
+        pending: list[tuple[int, ParsedDocument]] = []
+
+        def done(slot: int, outcome: IngestOutcome) -> None:
+            outcomes[slot] = outcome
             if progress:
                 progress(outcome)
-        if any(o.status in ("added", "replaced") for o in outcomes):
+
+        def write(slot: int, doc: PreparedDocument) -> None:
+            try:
+                done(slot, self.write(doc))
+            except (RagError, psycopg.Error) as exc:
+                reason = exc.message if isinstance(exc, RagError) else f"database error: {exc}"
+                done(slot, IngestOutcome(doc.source, "failed", reason=reason.splitlines()[0]))
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer") as pool:
+
+            def flush() -> None:
+                if not pending:
+                    return
+                try:
+                    prepared = self.embed_documents([d for _, d in pending])
+                except RagError as exc:
+                    for slot, d in pending:
+                        done(slot, IngestOutcome(d.source, "failed", reason=exc.message))
+                else:
+                    for (slot, _), doc in zip(pending, prepared, strict=True):
+                        pool.submit(write, slot, doc)
+                pending.clear()
+
+            for slot, (source, path) in enumerate(files_under(paths)):
+                try:
+                    size = path.stat().st_size
+                    if size > self.settings.max_document_bytes:
+                        raise PayloadTooLarge(
+                            f"file is {size:,} bytes; the limit is "
+                            f"{self.settings.max_document_bytes:,}"
+                        )
+                    data = path.read_bytes()
+                    sha = hashlib.sha256(data).hexdigest()
+                    if self._current_sha(source) == sha:
+                        done(slot, IngestOutcome(source, "unchanged"))
+                        continue
+                    pending.append((slot, self.parse(source, data, sha)))
+                except RagError as exc:
+                    done(slot, IngestOutcome(source, "failed", reason=exc.message))
+                except OSError as exc:
+                    done(slot, IngestOutcome(source, "failed", reason=f"cannot read file: {exc}"))
+                if sum(len(d.inputs) for _, d in pending) >= EMBED_GROUP_TEXTS:
+                    flush()
+            flush()
+        result = [outcomes[i] for i in sorted(outcomes)]
+        if any(o.status in ("added", "replaced") for o in result):
             self.refresh_stats()
-        return outcomes
+        return result
 
     def delete(self, source: str) -> bool:
         with self.db.connection() as conn, conn.transaction():
