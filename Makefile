@@ -28,7 +28,7 @@ test: install lint
 	$(BIN)/pytest
 
 eval: install
-	$(BIN)/rag-eval run --gate
+	$(BIN)/rag-eval run --gate --quiet
 
 bench: install
 	$(BIN)/python bench/ingest.py

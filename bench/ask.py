@@ -48,8 +48,13 @@ def free_port() -> int:
 
 def start_server(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "RAG_DATA_DIR": tempfile.mkdtemp(prefix="bench-ask-"),
-           "RAG_LOG_LEVEL": "warning", **(extra_env or {})}  # fmt: skip
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "RAG_DATA_DIR": tempfile.mkdtemp(prefix="bench-ask-"),
+        "RAG_LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
     proc = subprocess.Popen([str(Path(sys.executable).parent / "rag-serve")], env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -101,8 +106,10 @@ def report(label: str, m: dict[str, float]) -> None:
     stages = ", ".join(
         f"{k.removeprefix('stage_')} {v:.1f}" for k, v in m.items() if k.startswith("stage_")
     )
-    print(f"{label}: p50 {m['p50']:.1f} ms, p95 {m['p95']:.1f} ms, {m['rps']:.1f} req/s"
-          f"  | mean server-side ms: {stages}")  # fmt: skip
+    print(
+        f"{label}: p50 {m['p50']:.1f} ms, p95 {m['p95']:.1f} ms, {m['rps']:.1f} req/s"
+        f"  | mean server-side ms: {stages}"
+    )
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from rag_service.pipeline import RagPipeline
 from rag_service.retrieval.embedder import Embedder, build_embedder
 from rag_service.retrieval.rerank import Reranker, build_reranker
 from rag_service.retrieval.search import HybridRetriever
-from rag_service.tracing import Tracer
+from rag_service.tracing import Tracer, build_tracer
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ class Services:
     pipeline: RagPipeline | None = None
 
     def close(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.tracer.shutdown()
         self.db.close()
 
 
@@ -79,7 +81,9 @@ def open_services(
                 )
         services = Services(settings, db, embedder, ingestor)
         if load_pipeline:
-            services.pipeline = build_pipeline(settings, db, embedder)
+            services.pipeline = build_pipeline(
+                settings, db, embedder, tracer=build_tracer(settings)
+            )
         return services
     except Exception:
         db.close()

@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, alias="RAG_LLM_MAX_RETRIES", ge=0)
     llm_max_tokens: int = Field(400, alias="RAG_LLM_MAX_TOKENS", ge=16)
 
+    # Tracing (Langfuse): on only when both keys are set.
+    langfuse_public_key: str | None = Field(None, alias="LANGFUSE_PUBLIC_KEY")
+    langfuse_secret_key: SecretStr | None = Field(None, alias="LANGFUSE_SECRET_KEY")
+    langfuse_base_url: str = Field("https://cloud.langfuse.com", alias="LANGFUSE_BASE_URL")
+    langfuse_tracing_enabled: bool = Field(True, alias="LANGFUSE_TRACING_ENABLED")
+    langfuse_timeout_s: int = Field(3, alias="LANGFUSE_TIMEOUT", ge=1)
+    langfuse_flush_interval_s: float = Field(1.0, alias="LANGFUSE_FLUSH_INTERVAL", gt=0)
+    langfuse_environment: str | None = Field(None, alias="LANGFUSE_TRACING_ENVIRONMENT")
+
     # Plug-in point that lets the API ingest uploads without importing the ingestion package.
     ingestor: str = Field("ingestion.writer:build_ingestor", alias="RAG_INGESTOR")
 

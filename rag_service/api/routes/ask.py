@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Response
 from sse_starlette import EventSourceResponse
-from starlette.concurrency import iterate_in_threadpool
 
 from rag_service.api.deps import PipelineDep
 from rag_service.api.schemas import AskRequest, AskResponse
 from rag_service.core.errors import RagError
-from rag_service.pipeline import AskResult
+from rag_service.pipeline import AskResult, RagPipeline, validate_question
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 
@@ -27,32 +28,55 @@ def _observe(response: Response, result: AskResult) -> None:
 @router.post("/ask", response_model=AskResponse)
 def ask(body: AskRequest, pipeline: PipelineDep, response: Response) -> dict[str, Any]:
     """Answer from the documents with verified citations, or abstain (`answerable: false`)."""
-    result = pipeline.ask(body.question, top_k=body.top_k, provider=body.provider)
+    with pipeline.tracer.request("ask", body.question) as trace:
+        result = pipeline.ask(body.question, top_k=body.top_k, provider=body.provider)
+        result.trace_id = trace.trace_id
+        trace.update(output={"answerable": result.answerable, "reason": result.reason})
     _observe(response, result)
     return result.body()
 
 
+def _produce(
+    pipeline: RagPipeline, body: AskRequest, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue
+) -> None:
+    """Runs the whole stream in one thread, so the trace's context stays with it."""
+
+    def put(item: tuple[str, Any] | None) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    try:
+        with pipeline.tracer.request("ask", body.question) as trace:
+            for name, data in pipeline.ask_stream(
+                body.question, top_k=body.top_k, provider=body.provider
+            ):
+                if isinstance(data, AskResult):
+                    data.trace_id = trace.trace_id
+                    put((name, data.body()))
+                else:
+                    put((name, data))
+    except RagError as exc:
+        put(("error", {"error": {"code": exc.code, "message": exc.message, "status": exc.status}}))
+    except Exception:  # the HTTP status is already sent: report in-band, never a trace
+        put(("error", {"error": {"code": "internal_error", "message": "internal error"}}))
+    finally:
+        put(None)
+
+
 @router.post("/ask/stream", response_class=EventSourceResponse)
-def ask_stream(body: AskRequest, pipeline: PipelineDep) -> EventSourceResponse:
+async def ask_stream(body: AskRequest, pipeline: PipelineDep) -> EventSourceResponse:
     """Server-Sent Events: `citations` (the passages offered), `delta` (answer text, in order),
     then `done` with the same body as /v1/ask (verified citations). A failure after the stream
     has started arrives as an `error` event."""
-    # Validation and provider errors surface before the stream starts, as normal HTTP errors.
-    events = pipeline.ask_stream(body.question, top_k=body.top_k, provider=body.provider)
-    first = next(events)
+    # Bad input and unknown providers are refused before the stream starts, with a status.
+    validate_question(body.question, pipeline.max_question_chars)
+    pipeline.generator(body.provider)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    threading.Thread(target=_produce, args=(pipeline, body, loop, queue), daemon=True).start()
 
-    def frames() -> Iterator[dict[str, str]]:
-        try:
-            for name, data in _chain(first, events):
-                payload = data.body() if isinstance(data, AskResult) else data
-                yield {"event": name, "data": json.dumps(payload, ensure_ascii=False)}
-        except RagError as exc:
-            err = {"error": {"code": exc.code, "message": exc.message, "status": exc.status}}
-            yield {"event": "error", "data": json.dumps(err)}
+    async def frames() -> AsyncIterator[dict[str, str]]:
+        while (item := await queue.get()) is not None:
+            name, data = item
+            yield {"event": name, "data": json.dumps(data, ensure_ascii=False)}
 
-    return EventSourceResponse(iterate_in_threadpool(frames()), ping=15)
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
+    return EventSourceResponse(frames(), ping=15)

@@ -1,0 +1,65 @@
+"""The regression gate: compare a run with the committed baseline."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evals.metrics import LOWER_IS_BETTER, QUALITY_METRICS, QuestionResult
+
+BASELINE = Path(__file__).resolve().parent / "baseline.json"
+
+# Allowed drop per metric. Offline runs are deterministic, so these only absorb float noise:
+# one flipped question is a regression. Latency is reported, never gated (machines differ).
+DEFAULT_TOLERANCES = dict.fromkeys(QUALITY_METRICS, 0.001)
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    regressions: list[str] = field(default_factory=list)
+    flipped: list[str] = field(default_factory=list)  # ok in the baseline, wrong now
+    fixed: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = ["PASS: no metric regressed" if self.passed else "FAIL: quality regressed"]
+        out += [f"regressed {r}" for r in self.regressions]
+        if self.flipped:
+            out.append("questions that flipped to wrong: " + ", ".join(self.flipped))
+        if self.fixed:
+            out.append("questions that flipped to right: " + ", ".join(self.fixed))
+        return out
+
+
+def make_baseline(
+    summary: dict[str, float], results: list[QuestionResult], datasets: list[str]
+) -> dict:
+    return {
+        "datasets": datasets,
+        "tolerances": DEFAULT_TOLERANCES,
+        "metrics": {k: summary[k] for k in QUALITY_METRICS},
+        "questions": {r.id: r.ok for r in results},
+    }
+
+
+def load_baseline(path: Path = BASELINE) -> dict:
+    return json.loads(path.read_text())
+
+
+def compare(baseline: dict, summary: dict[str, float], results: list[QuestionResult]) -> GateResult:
+    tolerances = {**DEFAULT_TOLERANCES, **baseline.get("tolerances", {})}
+    regressions = []
+    for name, base in baseline["metrics"].items():
+        now = summary.get(name)
+        if now is None:
+            regressions.append(f"{name}: missing from this run")
+            continue
+        tol = tolerances.get(name, 0.001)
+        worse = now > base + tol if name in LOWER_IS_BETTER else now < base - tol
+        if worse:
+            regressions.append(f"{name}: {base:.4f} -> {now:.4f} (tolerance {tol})")
+    before = baseline.get("questions", {})
+    flipped = [r.id for r in results if before.get(r.id) is True and not r.ok]
+    fixed = [r.id for r in results if before.get(r.id) is False and r.ok]
+    return GateResult(not regressions, regressions, flipped, fixed)

@@ -1,0 +1,77 @@
+"""Reports: a terminal table, a JSON file and a Markdown file that lists every miss."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from evals.metrics import QuestionResult
+
+
+def print_tables(
+    console: Console,
+    results: list[QuestionResult],
+    summary: dict[str, float],
+    *,
+    per_question: bool = True,
+) -> None:
+    if per_question:
+        table = Table("id", "ok", "said", "reason", "rr", "ms", "answer", title="per question")
+        for r in results:
+            table.add_row(
+                r.id,
+                "[green]✓[/green]" if r.ok else "[red]✗[/red]",
+                "answer" if r.said_answerable else "abstain",
+                r.reason,
+                "" if r.reciprocal_rank is None else f"{r.reciprocal_rank:.2f}",
+                f"{r.latency_ms:.0f}",
+                r.answer[:70],
+            )
+        console.print(table)
+    overall = Table("metric", "value", title="overall")
+    for k, v in summary.items():
+        overall.add_row(k, f"{v:.4g}")
+    console.print(overall)
+
+
+def write_json(
+    path: Path, meta: dict[str, Any], summary: dict[str, float], results: list[QuestionResult]
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {**meta, "summary": summary, "results": [r.to_dict() for r in results]}
+    path.write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n")
+
+
+def write_markdown(
+    path: Path,
+    meta: dict[str, Any],
+    summary: dict[str, float],
+    results: list[QuestionResult],
+    gate_lines: list[str],
+) -> None:
+    lines = [f"# Evaluation: {meta.get('run', '')}", ""]
+    lines += [f"- {k}: `{v}`" for k, v in meta.items() if k != "run"]
+    lines += ["", "## Overall", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4g} |" for k, v in summary.items()]
+    if gate_lines:
+        lines += ["", "## Gate", "", *[f"- {g}" for g in gate_lines]]
+    misses = [r for r in results if not r.ok]
+    lines += ["", f"## Misses ({len(misses)})", ""]
+    if not misses:
+        lines.append("None.")
+    for r in misses:
+        lines += [
+            f"### {r.id}: {r.question}",
+            "",
+            f"- expected: {r.expected}",
+            f"- got ({'answer' if r.said_answerable else 'abstain'}, {r.reason}): {r.answer}",
+            f"- cited: {', '.join(r.cited) or '(nothing)'}",
+            f"- evidence retrieved in top k: {r.recall_at_k}; reciprocal rank: {r.reciprocal_rank}",
+            "",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
