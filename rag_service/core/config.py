@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Generation
     provider: str = Field("extractive", alias="RAG_PROVIDER")
     model: str | None = Field(None, alias="RAG_MODEL")
+    openai_model: str = Field("gpt-4o-mini", alias="RAG_OPENAI_MODEL")
+    anthropic_model: str = Field("claude-haiku-4-5", alias="RAG_ANTHROPIC_MODEL")
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")

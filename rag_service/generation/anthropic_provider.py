@@ -1,0 +1,124 @@
+"""Anthropic's Messages API through the official SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import anthropic
+
+from rag_service.core.config import Settings
+from rag_service.core.errors import RagError, UpstreamAuthError, UpstreamError, UpstreamTimeout
+from rag_service.generation.base import Draft, Passage
+from rag_service.generation.llm import (
+    SYSTEM_PROMPT,
+    StreamAccumulator,
+    build_user_message,
+    parse_answer,
+)
+
+PROVIDER = "Anthropic"
+
+
+def upstream_error(exc: Exception) -> RagError:
+    """SDK exceptions to our errors, without echoing upstream bodies."""
+    name = type(exc).__name__
+    if isinstance(exc, anthropic.APITimeoutError):
+        return UpstreamTimeout(f"{PROVIDER} did not answer in time")
+    if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
+        return UpstreamAuthError(
+            f"{PROVIDER} rejected the server's credentials ({exc.status_code}); "
+            "check the API key configured on the server"
+        )
+    if isinstance(exc, anthropic.APIStatusError):
+        return UpstreamError(f"{PROVIDER} returned HTTP {exc.status_code} ({name})")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return UpstreamError(f"cannot reach {PROVIDER} ({name})")
+    return UpstreamError(f"{PROVIDER} sent a response we could not read ({name})")
+
+
+class AnthropicGenerator:
+    name = "anthropic"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout_s: float,
+        max_retries: int,
+        max_tokens: int,
+    ) -> None:
+        self.model = model
+        self.max_tokens = max_tokens
+        self._client = anthropic.Anthropic(
+            api_key=api_key or "unused",
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> AnthropicGenerator:
+        model = s.model if (s.model and s.provider == "anthropic") else s.anthropic_model
+        return cls(
+            model,
+            api_key=s.anthropic_api_key.get_secret_value() if s.anthropic_api_key else None,
+            base_url=s.anthropic_base_url,
+            timeout_s=s.llm_timeout_s,
+            max_retries=s.llm_max_retries,
+            max_tokens=s.llm_max_tokens,
+        )
+
+    def _request(self, question: str, passages: list[Passage]) -> dict:
+        return {
+            "model": self.model,
+            "system": SYSTEM_PROMPT,
+            "messages": [{"role": "user", "content": build_user_message(question, passages)}],
+            "max_tokens": self.max_tokens,
+        }
+
+    def generate(
+        self,
+        question: str,
+        passages: list[Passage],
+        *,
+        term_weights: dict[str, float] | None = None,
+    ) -> Draft:
+        try:
+            msg = self._client.messages.create(**self._request(question, passages))
+            text = "".join(b.text for b in msg.content if b.type == "text")
+            usage = {
+                "input_tokens": msg.usage.input_tokens,
+                "output_tokens": msg.usage.output_tokens,
+            }
+        except anthropic.AnthropicError as exc:
+            raise upstream_error(exc) from exc
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise upstream_error(exc) from exc
+        return parse_answer(text, passages, model=msg.model or self.model, usage=usage)
+
+    def stream(
+        self,
+        question: str,
+        passages: list[Passage],
+        *,
+        term_weights: dict[str, float] | None = None,
+    ) -> Iterator[str | Draft]:
+        acc = StreamAccumulator()
+        try:
+            with self._client.messages.stream(**self._request(question, passages)) as events:
+                for text in events.text_stream:
+                    if out := acc.feed(text):
+                        yield out
+                final = events.get_final_message()
+            usage = {
+                "input_tokens": final.usage.input_tokens,
+                "output_tokens": final.usage.output_tokens,
+            }
+            model = final.model or self.model
+        except anthropic.AnthropicError as exc:
+            raise upstream_error(exc) from exc
+        except (AttributeError, ValueError) as exc:  # a stream we cannot decode
+            raise upstream_error(exc) from exc
+        yield parse_answer(acc.text, passages, model=model, usage=usage)

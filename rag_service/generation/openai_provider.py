@@ -1,0 +1,147 @@
+"""OpenAI, or any OpenAI-compatible server (vLLM, TGI, Ollama) through `OPENAI_BASE_URL`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+
+from rag_service.core.config import Settings
+from rag_service.core.errors import RagError, UpstreamAuthError, UpstreamError, UpstreamTimeout
+from rag_service.generation.base import Draft, Passage
+from rag_service.generation.llm import (
+    SYSTEM_PROMPT,
+    StreamAccumulator,
+    build_user_message,
+    parse_answer,
+)
+
+
+def upstream_error(exc: Exception, provider: str) -> RagError:
+    """SDK exceptions to our errors. Messages never echo the upstream body: a 401 body can
+    quote part of the API key."""
+    name = type(exc).__name__
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamTimeout(f"{provider} did not answer in time")
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return UpstreamAuthError(
+            f"{provider} rejected the server's credentials ({exc.status_code}); "
+            "check the API key configured on the server"
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return UpstreamError(f"{provider} returned HTTP {exc.status_code} ({name})")
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamError(f"cannot reach {provider} ({name})")
+    return UpstreamError(f"{provider} sent a response we could not read ({name})")
+
+
+UPSTREAM = "the OpenAI-compatible server"
+
+
+class OpenAIGenerator:
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout_s: float,
+        max_retries: int,
+        max_tokens: int,
+    ) -> None:
+        self.model = model
+        self.max_tokens = max_tokens
+        self._client = openai.OpenAI(
+            api_key=api_key or "unused",
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> OpenAIGenerator:
+        model = s.model if (s.model and s.provider == "openai") else s.openai_model
+        return cls(
+            model,
+            api_key=s.openai_api_key.get_secret_value() if s.openai_api_key else None,
+            base_url=s.openai_base_url,
+            timeout_s=s.llm_timeout_s,
+            max_retries=s.llm_max_retries,
+            max_tokens=s.llm_max_tokens,
+        )
+
+    def _messages(self, question: str, passages: list[Passage]) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": build_user_message(question, passages)},
+        ]
+
+    def generate(
+        self,
+        question: str,
+        passages: list[Passage],
+        *,
+        term_weights: dict[str, float] | None = None,
+    ) -> Draft:
+        try:
+            resp = self._client.chat.completions.create(
+                model=self.model,
+                messages=self._messages(question, passages),
+                max_tokens=self.max_tokens,
+                temperature=0,
+            )
+            text = resp.choices[0].message.content or ""
+            usage = (
+                {
+                    "input_tokens": resp.usage.prompt_tokens,
+                    "output_tokens": resp.usage.completion_tokens,
+                }
+                if resp.usage
+                else {}
+            )
+        except openai.OpenAIError as exc:
+            raise upstream_error(exc, "the OpenAI-compatible server") from exc
+        except (IndexError, AttributeError, TypeError, ValueError) as exc:
+            raise upstream_error(exc, "the OpenAI-compatible server") from exc
+        return parse_answer(text, passages, model=resp.model or self.model, usage=usage)
+
+    def stream(
+        self,
+        question: str,
+        passages: list[Passage],
+        *,
+        term_weights: dict[str, float] | None = None,
+    ) -> Iterator[str | Draft]:
+        acc = StreamAccumulator()
+        usage: dict[str, int] = {}
+        model = self.model
+        try:
+            events = self._client.chat.completions.create(
+                model=self.model,
+                messages=self._messages(question, passages),
+                max_tokens=self.max_tokens,
+                temperature=0,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            for chunk in events:
+                model = chunk.model or model
+                if chunk.usage:
+                    usage = {
+                        "input_tokens": chunk.usage.prompt_tokens,
+                        "output_tokens": chunk.usage.completion_tokens,
+                    }
+                for choice in chunk.choices:
+                    if (
+                        choice.delta
+                        and choice.delta.content
+                        and (out := acc.feed(choice.delta.content))
+                    ):
+                        yield out
+        except openai.OpenAIError as exc:
+            raise upstream_error(exc, UPSTREAM) from exc
+        except (AttributeError, ValueError) as exc:  # a stream we cannot decode
+            raise upstream_error(exc, UPSTREAM) from exc
+        yield parse_answer(acc.text, passages, model=model, usage=usage)

@@ -1,0 +1,264 @@
+"""Real HTTP servers on 127.0.0.1 that speak the OpenAI and Anthropic wire formats.
+
+Each server replies from a script (a list of `Reply`, consumed in order, the last one
+repeated) and records every request (path, headers, JSON body), so tests can check what the
+official SDKs really sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # JSON-serialisable, or bytes sent as is
+    sse: list[tuple[str | None, Any]] | None = None  # (event name or None, data) frames
+    delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FakeServer:
+    def __init__(self, replies: list[Reply] | None = None) -> None:
+        self.replies = list(replies or [])
+        self.requests: list[Seen] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw
+                with server._lock:
+                    server.requests.append(
+                        Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                    reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
+                if callable(reply):
+                    reply = reply(self.path, body)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._send(reply)
+
+            def _send(self, reply: Reply) -> None:
+                self.send_response(reply.status)
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                if reply.sse is not None:
+                    self.send_header("content-type", "text/event-stream")
+                    self.end_headers()
+                    for event, data in reply.sse:
+                        frame = "" if event is None else f"event: {event}\n"
+                        payload = data if isinstance(data, str) else json.dumps(data)
+                        self.wfile.write(f"{frame}data: {payload}\n\n".encode())
+                        self.wfile.flush()
+                    return
+                data = (
+                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                )
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+# -- OpenAI chat completions ------------------------------------------------------------------
+def openai_completion(
+    text: str, model: str = "gpt-test", usage: tuple[int, int] = (120, 30)
+) -> Reply:
+    return Reply(
+        body={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": usage[0],
+                "completion_tokens": usage[1],
+                "total_tokens": sum(usage),
+            },
+        }
+    )
+
+
+def openai_stream(
+    pieces: list[str], model: str = "gpt-test", usage: tuple[int, int] = (120, 30)
+) -> Reply:
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model}
+    frames: list[tuple[str | None, Any]] = [
+        (
+            None,
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            },
+        )
+    ]
+    frames += [
+        (None, {**base, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]})
+        for p in pieces
+    ]
+    frames.append((None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+    frames.append(
+        (
+            None,
+            {
+                **base,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": usage[0],
+                    "completion_tokens": usage[1],
+                    "total_tokens": sum(usage),
+                },
+            },
+        )
+    )
+    frames.append((None, "[DONE]"))
+    return Reply(sse=frames)
+
+
+def openai_error(status: int, message: str = "boom") -> Reply:
+    return Reply(status=status, body={"error": {"message": message, "type": "error", "code": None}})
+
+
+def openai_embeddings(dim: int) -> Any:
+    """A reply function: deterministic vectors (hash of the text) for every input."""
+
+    def reply(path: str, body: Any) -> Reply:
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = []
+        for i, text in enumerate(inputs):
+            seed = sum(ord(c) for c in str(text)) or 1
+            vec = [((seed * (j + 7)) % 97) / 97.0 - 0.5 for j in range(dim)]
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        return Reply(
+            body={
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        )
+
+    return reply
+
+
+# -- Anthropic messages -----------------------------------------------------------------------
+def anthropic_message(
+    text: str, model: str = "claude-test", usage: tuple[int, int] = (150, 40)
+) -> Reply:
+    return Reply(
+        body={
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+        }
+    )
+
+
+def anthropic_stream(
+    pieces: list[str], model: str = "claude-test", usage: tuple[int, int] = (150, 40)
+) -> Reply:
+    frames: list[tuple[str | None, Any]] = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": usage[0], "output_tokens": 1},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+    ]
+    frames += [
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}},
+        )
+        for p in pieces
+    ]
+    frames += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": usage[1]},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return Reply(sse=frames)
+
+
+def anthropic_error(status: int, message: str = "boom") -> Reply:
+    return Reply(
+        status=status, body={"type": "error", "error": {"type": "api_error", "message": message}}
+    )
