@@ -262,3 +262,40 @@ def anthropic_error(status: int, message: str = "boom") -> Reply:
     return Reply(
         status=status, body={"type": "error", "error": {"type": "api_error", "message": message}}
     )
+
+
+# -- an LLM judge for RAGAS (JSON mode: the schema arrives in the system message) --------------
+def _instance(schema: dict, defs: dict) -> Any:
+    if "$ref" in schema:
+        return _instance(defs[schema["$ref"].split("/")[-1]], defs)
+    if "anyOf" in schema:
+        return _instance(schema["anyOf"][0], defs)
+    kind = schema.get("type")
+    if kind == "object":
+        return {k: _instance(v, defs) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [_instance(schema.get("items", {"type": "string"}), defs)]
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1.0
+    if kind == "boolean":
+        return True
+    return "The median day rate is £600/day."
+
+
+def judge(dim: int = 8) -> Any:
+    """A reply function serving chat completions that satisfy the requested JSON schema, and
+    embeddings."""
+    embed = openai_embeddings(dim)
+
+    def reply(path: str, body: Any) -> Reply:
+        if path.endswith("/embeddings"):
+            return embed(path, body)
+        system = next(m["content"] for m in body["messages"] if m["role"] == "system")
+        raw = system.split("json_schema:", 1)[1].split("Make sure to return", 1)[0]
+        schema = json.loads(raw)
+        content = json.dumps(_instance(schema, schema.get("$defs", {})))
+        return openai_completion(content, model=body["model"])
+
+    return reply

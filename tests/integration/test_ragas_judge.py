@@ -1,0 +1,30 @@
+"""LLM-judged RAGAS metrics against a loopback judge that answers in the format RAGAS expects."""
+
+from __future__ import annotations
+
+from evals.dataset import DEFAULT_DATASETS, load_dataset
+from evals.metrics import summarize
+from evals.ragas_metrics import JudgeConfig, RagasScorer
+from evals.runner import evaluate
+from tests.fakes import FakeServer, judge
+
+
+def test_llm_judged_metrics_run_through_ragas(services) -> None:
+    rows = [r for r in load_dataset(DEFAULT_DATASETS[0]) if r.answerable][:2]
+    with FakeServer([judge()]) as server:
+        scorer = RagasScorer(JudgeConfig(server.url + "/v1", "judge-model"))
+        results = evaluate(services.pipeline, rows, scorer=scorer)
+        paths = {r.path for r in server.requests}
+        models = {r.body.get("model") for r in server.requests}
+    for r in results:
+        for name in ("faithfulness", "answer_relevancy", "context_precision"):
+            assert 0.0 <= r.ragas[name] <= 1.0, (r.id, name, r.ragas)
+    summary = summarize(results)
+    assert {"ragas_faithfulness", "ragas_answer_relevancy", "ragas_context_precision"} <= set(
+        summary
+    )
+    assert paths == {"/v1/chat/completions", "/v1/embeddings"}
+    assert "judge-model" in models
+    # the judge was asked about our answer and our retrieved passages
+    sent = " ".join(str(r.body.get("messages")) for r in server.requests if r.body.get("messages"))
+    assert rows[0].question in sent
