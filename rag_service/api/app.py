@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rag_service.api.metrics import Metrics
 from rag_service.api.routes import ask, documents, health, search
 from rag_service.core.config import Settings, get_settings
 from rag_service.core.errors import RagError
@@ -28,7 +29,10 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
-    async def rag_error(_: Request, exc: RagError) -> JSONResponse:
+    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
+        if exc.status in (502, 504):
+            provider = getattr(request.state, "provider", None) or "unknown"
+            app.state.metrics.upstream_errors.labels(provider, exc.code).inc()
         return _error(exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -72,31 +76,44 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         summary="Grounded, cited answers over UK AI-careers market reports.",
         lifespan=lifespan,
     )
+    app.state.metrics = Metrics()
     install_error_handlers(app)
 
     @app.middleware("http")
-    async def request_log(request: Request, call_next):
+    async def observe(request: Request, call_next):
+        """Request id, a structured log line and Prometheus metrics for every request."""
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request.state.request_id = request_id
         t0 = time.perf_counter()
         response = await call_next(request)
-        latency = (time.perf_counter() - t0) * 1000
+        seconds = time.perf_counter() - t0
         response.headers["X-Request-Id"] = request_id
+        route = request.scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        app.state.metrics.observe_request(template, request.method, response.status_code, seconds)
+        extra = {
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.url.path,
+            "status": response.status_code,
+            "latency_ms": round(seconds * 1000, 2),
+        }
+        for key in ("abstained", "provider", "trace_id"):
+            if (value := getattr(request.state, key, None)) is not None:
+                extra[key] = value
         log.info(
             "%s %s %d %.1fms",
             request.method,
             request.url.path,
             response.status_code,
-            latency,
-            extra={
-                "request_id": request_id,
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "latency_ms": round(latency, 2),
-                "abstained": response.headers.get("x-abstained") == "true",
-            },
+            seconds * 1000,
+            extra=extra,
         )
         return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(app.state.metrics.render(), media_type=app.state.metrics.content_type)
 
     for router in (health.router, ask.router, search.router, documents.router):
         app.include_router(router)

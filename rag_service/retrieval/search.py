@@ -8,6 +8,7 @@ vectors stored at ingest, so nothing but the question is embedded per request).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,6 +126,7 @@ class Retrieval:
     vector: np.ndarray
     terms: QueryTerms
     candidates: list[Candidate]
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 class HybridRetriever:
@@ -135,7 +137,9 @@ class HybridRetriever:
 
     def retrieve(self, question: str, k: int) -> Retrieval:
         qtext = searchable(question)
+        t0 = time.perf_counter()
         qvec = self.embedder.embed([question])[0]
+        t1 = time.perf_counter()
         n = max(k, self.n_candidates)
         with self.db.connection() as conn:
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(40, n)),))
@@ -172,7 +176,8 @@ class HybridRetriever:
                     )
             terms = self._terms(conn, qtext)
             conn.commit()
-        return Retrieval(question, qvec, terms, cands)
+        timings = {"embed": (t1 - t0) * 1000, "search": (time.perf_counter() - t1) * 1000}
+        return Retrieval(question, qvec, terms, cands, timings)
 
     @staticmethod
     def _terms(conn, qtext: str) -> QueryTerms:
