@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_VERSION := 2.13.0+cpu
 
-.PHONY: install serve test lint eval bench clean
+.PHONY: install serve test lint deploy-check eval bench clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint
+# No Docker engine here: lint the Dockerfile and validate the compose file against the
+# compose-spec schema (plus `docker-compose config` when Debian's docker-compose is installed).
+deploy-check: install
+	$(BIN)/hadolint docker/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	@if command -v docker-compose >/dev/null; then \
+	  docker-compose --env-file .env.example config -q && echo "docker-compose config: ok"; \
+	else echo "docker-compose not installed: schema check only"; fi
+
+test: install lint deploy-check
 	$(BIN)/pytest
 
 eval: install

@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+# The suite runs on a fresh embedded server, or on the server RAG_TEST_DATABASE_URL names
+# (tests/test_external_postgres.py runs it so against a separate TCP server).
+EXTERNAL_DATABASE_URL = os.environ.pop("RAG_TEST_DATABASE_URL", None)
 os.environ.setdefault("LANGFUSE_TRACING_ENABLED", "false")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 for var in (
@@ -47,7 +50,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(data_dir: Path):
     from rag_service.core.config import Settings
 
-    return Settings(RAG_DATA_DIR=data_dir, RAG_INGEST_ON_START=True)
+    return Settings(
+        RAG_DATA_DIR=data_dir, RAG_INGEST_ON_START=True, DATABASE_URL=EXTERNAL_DATABASE_URL
+    )
 
 
 @pytest.fixture(scope="session")
