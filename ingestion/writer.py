@@ -68,13 +68,7 @@ class ParsedDocument:
 
 
 @dataclass
-class PreparedDocument:
-    source: str
-    title: str
-    sha256: str
-    size: int
-    text: str
-    chunks: list[Chunk]
+class PreparedDocument(ParsedDocument):
     chunk_vectors: np.ndarray
     unit_vectors: list[np.ndarray]
 
@@ -126,14 +120,9 @@ class DocumentWriter:
                 chunk_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
             prepared.append(
                 PreparedDocument(
-                    d.source,
-                    d.title,
-                    d.sha256,
-                    d.size,
-                    d.text,
-                    d.chunks,
-                    np.asarray(chunk_vectors, dtype=np.float32),
-                    unit_vectors,
+                    **vars(d),
+                    chunk_vectors=np.asarray(chunk_vectors, dtype=np.float32),
+                    unit_vectors=unit_vectors,
                 )
             )
         return prepared

@@ -21,6 +21,7 @@ from rag_service.core.errors import RagError
 from rag_service.services import Services, open_services
 
 log = logging.getLogger("rag_service.api")
+MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and headers around an uploaded file
 
 
 def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
@@ -110,6 +111,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             extra=extra,
         )
         return response
+
+    @app.middleware("http")
+    async def refuse_oversized_uploads(request: Request, call_next):
+        """413 before a multipart body is parsed (and spooled to disk) when its declared size
+        alone is over the limit; the route still counts the bytes it actually reads."""
+        if request.method == "POST" and request.url.path == "/v1/documents":
+            declared = request.headers.get("content-length", "")
+            limit = settings.max_document_bytes
+            if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+                return _error(413, "payload_too_large", f"upload exceeds the {limit:,}-byte limit")
+        return await call_next(request)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import anthropic
 
 from rag_service.core.config import Settings
-from rag_service.core.errors import RagError, UpstreamAuthError, UpstreamError, UpstreamTimeout
 from rag_service.generation.base import Draft, Passage
 from rag_service.generation.llm import (
     SYSTEM_PROMPT,
     StreamAccumulator,
     build_user_message,
     parse_answer,
+    upstream_error,
 )
 
 PROVIDER = "Anthropic"
-
-
-def upstream_error(exc: Exception) -> RagError:
-    """SDK exceptions to our errors, without echoing upstream bodies."""
-    name = type(exc).__name__
-    if isinstance(exc, anthropic.APITimeoutError):
-        return UpstreamTimeout(f"{PROVIDER} did not answer in time")
-    if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
-        return UpstreamAuthError(
-            f"{PROVIDER} rejected the server's credentials ({exc.status_code}); "
-            "check the API key configured on the server"
-        )
-    if isinstance(exc, anthropic.APIStatusError):
-        return UpstreamError(f"{PROVIDER} returned HTTP {exc.status_code} ({name})")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return UpstreamError(f"cannot reach {PROVIDER} ({name})")
-    return UpstreamError(f"{PROVIDER} sent a response we could not read ({name})")
 
 
 class AnthropicGenerator:
@@ -92,10 +76,10 @@ class AnthropicGenerator:
                 "input_tokens": msg.usage.input_tokens,
                 "output_tokens": msg.usage.output_tokens,
             }
-        except anthropic.AnthropicError as exc:
-            raise upstream_error(exc) from exc
+        except (anthropic.AnthropicError, json.JSONDecodeError) as exc:
+            raise upstream_error(exc, anthropic, PROVIDER) from exc
         except (AttributeError, TypeError, ValueError) as exc:
-            raise upstream_error(exc) from exc
+            raise upstream_error(exc, anthropic, PROVIDER) from exc
         return parse_answer(text, passages, model=msg.model or self.model, usage=usage)
 
     def stream(
@@ -117,8 +101,8 @@ class AnthropicGenerator:
                 "output_tokens": final.usage.output_tokens,
             }
             model = final.model or self.model
-        except anthropic.AnthropicError as exc:
-            raise upstream_error(exc) from exc
+        except (anthropic.AnthropicError, json.JSONDecodeError) as exc:
+            raise upstream_error(exc, anthropic, PROVIDER) from exc
         except (AttributeError, ValueError) as exc:  # a stream we cannot decode
-            raise upstream_error(exc) from exc
+            raise upstream_error(exc, anthropic, PROVIDER) from exc
         yield parse_answer(acc.text, passages, model=model, usage=usage)

@@ -10,7 +10,9 @@ a marker pointing at no passage, or whose claim nothing in the passage supports,
 from __future__ import annotations
 
 import re
+from types import ModuleType
 
+from rag_service.core.errors import RagError, UpstreamAuthError, UpstreamError, UpstreamTimeout
 from rag_service.generation.base import Draft, DraftCitation, Passage
 from rag_service.retrieval.rerank import phrase_tokens
 
@@ -132,3 +134,21 @@ class StreamAccumulator:
         out = visible[self._sent :]
         self._sent = max(self._sent, len(visible))
         return out
+
+
+def upstream_error(exc: Exception, sdk: ModuleType, provider: str) -> RagError:
+    """An official SDK's exception (`openai` and `anthropic` share the class names) to ours.
+    Messages never echo the upstream body: a 401 body can quote part of the API key."""
+    name = type(exc).__name__
+    if isinstance(exc, sdk.APITimeoutError):
+        return UpstreamTimeout(f"{provider} did not answer in time")
+    if isinstance(exc, sdk.AuthenticationError | sdk.PermissionDeniedError):
+        return UpstreamAuthError(
+            f"{provider} rejected the server's credentials ({exc.status_code}); "
+            "check the API key configured on the server"
+        )
+    if isinstance(exc, sdk.APIStatusError):
+        return UpstreamError(f"{provider} returned HTTP {exc.status_code} ({name})")
+    if isinstance(exc, sdk.APIConnectionError):
+        return UpstreamError(f"cannot reach {provider} ({name})")
+    return UpstreamError(f"{provider} sent a response we could not read ({name})")

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import openai
 
 from rag_service.core.config import Settings
-from rag_service.core.errors import RagError, UpstreamAuthError, UpstreamError, UpstreamTimeout
 from rag_service.generation.base import Draft, Passage
 from rag_service.generation.llm import (
     SYSTEM_PROMPT,
     StreamAccumulator,
     build_user_message,
     parse_answer,
+    upstream_error,
 )
-
-
-def upstream_error(exc: Exception, provider: str) -> RagError:
-    """SDK exceptions to our errors. Messages never echo the upstream body: a 401 body can
-    quote part of the API key."""
-    name = type(exc).__name__
-    if isinstance(exc, openai.APITimeoutError):
-        return UpstreamTimeout(f"{provider} did not answer in time")
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return UpstreamAuthError(
-            f"{provider} rejected the server's credentials ({exc.status_code}); "
-            "check the API key configured on the server"
-        )
-    if isinstance(exc, openai.APIStatusError):
-        return UpstreamError(f"{provider} returned HTTP {exc.status_code} ({name})")
-    if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError(f"cannot reach {provider} ({name})")
-    return UpstreamError(f"{provider} sent a response we could not read ({name})")
-
 
 UPSTREAM = "the OpenAI-compatible server"
 
@@ -92,6 +74,9 @@ class OpenAIGenerator:
                 max_tokens=self.max_tokens,
                 temperature=0,
             )
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise upstream_error(exc, openai, UPSTREAM) from exc
+        try:  # a 200 whose body is not a chat completion
             text = resp.choices[0].message.content or ""
             usage = (
                 {
@@ -101,10 +86,8 @@ class OpenAIGenerator:
                 if resp.usage
                 else {}
             )
-        except openai.OpenAIError as exc:
-            raise upstream_error(exc, "the OpenAI-compatible server") from exc
-        except (IndexError, AttributeError, TypeError, ValueError) as exc:
-            raise upstream_error(exc, "the OpenAI-compatible server") from exc
+        except (IndexError, AttributeError, TypeError) as exc:
+            raise upstream_error(exc, openai, UPSTREAM) from exc
         return parse_answer(text, passages, model=resp.model or self.model, usage=usage)
 
     def stream(
@@ -140,8 +123,8 @@ class OpenAIGenerator:
                         and (out := acc.feed(choice.delta.content))
                     ):
                         yield out
-        except openai.OpenAIError as exc:
-            raise upstream_error(exc, UPSTREAM) from exc
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise upstream_error(exc, openai, UPSTREAM) from exc
         except (AttributeError, ValueError) as exc:  # a stream we cannot decode
-            raise upstream_error(exc, UPSTREAM) from exc
+            raise upstream_error(exc, openai, UPSTREAM) from exc
         yield parse_answer(acc.text, passages, model=model, usage=usage)

@@ -181,6 +181,7 @@ def test_documents_upload_list_get_delete(http: httpx.Client) -> None:
     ("name", "data", "status"),
     [
         ("big.txt", b"a" * 5_000_001, 413),
+        ("huge.txt", b"a" * 6_000_000, 413),
         ("photo.png", b"\x89PNG\r\n", 415),
         ("empty.txt", b"   ", 422),
         ("binary.txt", b"\x00\x01" * 50, 422),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, UploadFile, status
+from fastapi import APIRouter, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
 from rag_service.api.deps import ServicesDep
@@ -32,7 +32,7 @@ def get_one(key: str, services: ServicesDep) -> DocumentInfo:
 
 
 @router.post("", response_model=IngestResponse, status_code=status.HTTP_201_CREATED)
-async def upload(file: UploadFile, request: Request, services: ServicesDep) -> IngestResponse:
+async def upload(file: UploadFile, services: ServicesDep) -> IngestResponse:
     """Upload a .txt, .md, .html or .pdf file (multipart field `file`). Re-uploading the same
     bytes changes nothing (`unchanged`); new bytes under the same name replace the document."""
     limit = services.settings.max_document_bytes
