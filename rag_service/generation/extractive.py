@@ -11,12 +11,11 @@ import re
 from collections.abc import Iterator
 
 from rag_service.generation.base import Draft, DraftCitation, Passage
+from rag_service.retrieval.rerank import COMPARISON
 from rag_service.retrieval.search import UnitHit
 
 _ITEM_LABEL = re.compile(r"^(?P<label>[^:—–]{3,60}?)\s*(?::|\s[—–]\s)")
 _WORD_OR_SPACE = re.compile(r"\S+\s*")
-
-_COMPARISON = re.compile(r"\b(compare|comparison|versus|vs\.?|difference between|differ)\b", re.I)
 
 MAX_UNITS = 3
 MAX_LIST_ITEMS = 8
@@ -56,14 +55,15 @@ class ExtractiveGenerator:
         covered = set(best.lexemes)
         weights = term_weights or {}
         total = sum(weights.values()) or 1.0
-        comparing = bool(_COMPARISON.search(question))
+        comparing = bool(COMPARISON.search(question))
         for u, p in units[1:]:
             if len(chosen) >= MAX_UNITS or u.score < CLOSE_SCORE * best.score:
                 break
             gain = sum(w for t, w in weights.items() if t in u.lexemes and t not in covered)
             # A comparison needs the other side: a parallel unit from another passage.
             parallel = comparing and p.chunk_id != best_p.chunk_id and len(chosen) == 1
-            if _is_bare_heading(u):
+            # one document answers, unless the question compares (then the other side may)
+            if _is_bare_heading(u) or (p.document != best_p.document and not comparing):
                 continue
             if gain / total >= MIN_GAIN or parallel:
                 chosen.append((u, p))

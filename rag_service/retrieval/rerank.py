@@ -63,9 +63,10 @@ ANSWER_TYPES: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     ),
     (re.compile(r"\b(how much|higher|lower|more|less)\b", re.I), _PERCENT),
     (re.compile(r"\b(how long|tenure|timeline|how many (months|years))", re.I), _DURATION),
-    (re.compile(r"\b(percent|percentage|%|premium|how big)", re.I), _PERCENT),
+    (re.compile(r"\b(percent|percentage|%|premium|how big|share|proportion)", re.I), _PERCENT),
     (re.compile(r"\b(how many|number of)\b", re.I), _NUMBER),
 ]
+COMPARISON = re.compile(r"\b(compare|comparison|versus|vs\.?|difference between|differ)\b", re.I)
 _ASKS_FOR_VALUE = re.compile(r"^\s*(what|how)\b", re.I)
 
 
@@ -251,8 +252,8 @@ class EvidenceReranker:
         score -= w.length * min(1.0, len(unit.display) / 300)
         if _ANAPHOR.match(unit.display):
             score -= w.anaphora
-        if want is not None and want.search(unit.display):
-            score += w.answer_type
+        if want is not None:  # a unit without the asked-for kind of value cannot answer
+            score += w.answer_type if want.search(unit.display) else -w.answer_type
         if unit.kind == "heading" and not _NUMBER.search(unit.display):
             score -= w.bare_heading_penalty
         return score + w.chunk_dense * cand.dense
