@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,10 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rag_service.api.access import AccessControl
 from rag_service.api.metrics import Metrics
 from rag_service.api.routes import ask, documents, health, search
 from rag_service.core.config import Settings, get_settings
-from rag_service.core.errors import RagError
+from rag_service.core.errors import RagError, RateLimited, Unauthorized
 from rag_service.services import Services, open_services
 
 log = logging.getLogger("rag_service.api")
@@ -28,13 +30,22 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
+def error_response(exc: RagError) -> JSONResponse:
+    response = _error(exc.status, exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    elif isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         if exc.status in (502, 504):
             provider = getattr(request.state, "provider", None) or "unknown"
             app.state.metrics.upstream_errors.labels(provider, exc.code).inc()
-        return _error(exc.status, exc.code, exc.message)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,6 +91,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.metrics = Metrics()
     install_error_handlers(app)
 
+    access = AccessControl(settings)
+
+    @app.middleware("http")
+    async def authorize(request: Request, call_next):
+        """API keys and rate limits (when configured) before anything else runs."""
+        try:
+            access.check(request)
+        except RagError as exc:
+            return error_response(exc)
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def refuse_oversized_uploads(request: Request, call_next):
+        """413 before a multipart body is parsed (and spooled to disk) when its declared size
+        alone is over the limit; the route still counts the bytes it actually reads."""
+        if request.method == "POST" and request.url.path == "/v1/documents":
+            declared = request.headers.get("content-length", "")
+            limit = settings.max_document_bytes
+            if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+                return _error(413, "payload_too_large", f"upload exceeds the {limit:,}-byte limit")
+        return await call_next(request)
+
+    # Registered last, so it is the outermost: 401/413/429 answers are logged and counted too.
     @app.middleware("http")
     async def observe(request: Request, call_next):
         """Request id, a structured log line and Prometheus metrics for every request."""
@@ -111,17 +145,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             extra=extra,
         )
         return response
-
-    @app.middleware("http")
-    async def refuse_oversized_uploads(request: Request, call_next):
-        """413 before a multipart body is parsed (and spooled to disk) when its declared size
-        alone is over the limit; the route still counts the bytes it actually reads."""
-        if request.method == "POST" and request.url.path == "/v1/documents":
-            declared = request.headers.get("content-length", "")
-            limit = settings.max_document_bytes
-            if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-                return _error(413, "payload_too_large", f"upload exceeds the {limit:,}-byte limit")
-        return await call_next(request)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

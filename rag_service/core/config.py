@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     port: int = Field(8000, alias="PORT")
     workers: int = Field(1, alias="RAG_WORKERS", ge=1)
     log_level: str = Field("info", alias="RAG_LOG_LEVEL")
+
+    # Access: API keys (comma-separated) turn authentication on for /v1/*; a per-client token
+    # bucket limits request rates (0 = off). In RAG_ENV=production, keys are required.
+    env: Literal["local", "production"] = Field("local", alias="RAG_ENV")
+    api_keys: SecretStr | None = Field(None, alias="RAG_API_KEYS")
+    rate_limit_rps: float = Field(0.0, alias="RAG_RATE_LIMIT_RPS", ge=0)
+    rate_limit_burst: int = Field(20, alias="RAG_RATE_LIMIT_BURST", ge=1)
 
     # Storage: with no DATABASE_URL an embedded PostgreSQL runs from `data_dir/pgdata`.
     database_url: str | None = Field(None, alias="DATABASE_URL")
@@ -79,6 +86,17 @@ class Settings(BaseSettings):
 
     # Plug-in point that lets the API ingest uploads without importing the ingestion package.
     ingestor: str = Field("ingestion.writer:build_ingestor", alias="RAG_INGESTOR")
+
+    @model_validator(mode="after")
+    def _no_insecure_production(self) -> Settings:
+        if self.env == "production" and not self.key_set:
+            raise ValueError("RAG_ENV=production requires RAG_API_KEYS (comma-separated keys)")
+        return self
+
+    @property
+    def key_set(self) -> frozenset[str]:
+        raw = self.api_keys.get_secret_value() if self.api_keys else ""
+        return frozenset(k.strip() for k in raw.split(",") if k.strip())
 
     @property
     def pgdata(self) -> Path:

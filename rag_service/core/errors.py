@@ -23,6 +23,18 @@ class NotFound(RagError):
     status, code = 404, "not_found"
 
 
+class Unauthorized(RagError):
+    status, code = 401, "unauthorized"
+
+
+class RateLimited(RagError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class PayloadTooLarge(RagError):
     status, code = 413, "payload_too_large"
 
