@@ -44,11 +44,11 @@ class ExtractiveGenerator:
         listed = self._list_answer(best, best_p)
         if listed is not None:
             return listed
+        best_score = best.score
         if _is_bare_heading(best):
             # The section answers the question: its lead unit says how.
             lead = next((u for u in best_p.units if u.ordinal == best.ordinal + 1), None)
             if lead is not None and not _is_bare_heading(lead):
-                lead.score = max(lead.score, best.score)
                 best = lead
                 units = [(best, best_p)] + [up for up in units if up[0] is not best]
         chosen = [(best, best_p)]
@@ -57,7 +57,7 @@ class ExtractiveGenerator:
         total = sum(weights.values()) or 1.0
         comparing = bool(COMPARISON.search(question))
         for u, p in units[1:]:
-            if len(chosen) >= MAX_UNITS or u.score < CLOSE_SCORE * best.score:
+            if len(chosen) >= MAX_UNITS or u.score < CLOSE_SCORE * best_score:
                 break
             gain = sum(w for t, w in weights.items() if t in u.lexemes and t not in covered)
             # A comparison needs the other side: a parallel unit from another passage.
