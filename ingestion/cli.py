@@ -15,6 +15,7 @@ from rag_service.core.config import get_settings
 from rag_service.core.documents import list_documents
 from rag_service.core.errors import RagError
 from rag_service.core.logging import configure_logging
+from rag_service.core.ports import Ingestor
 from rag_service.services import open_services
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -80,7 +81,7 @@ def main(
     raise typer.Exit(1 if failed else 0)
 
 
-def _ingest(ingestor, paths: list[Path]) -> bool:
+def _ingest(ingestor: Ingestor, paths: list[Path]) -> bool:
     total = len(files_under(paths))
     columns = (
         TextColumn("{task.description}"),

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 EMBED_GROUP_TEXTS = 2048
 
 # Short units (a list item, "From scratch: 24–36 months.") mean little without their heading.
-HEADING_CONTEXT_MAX_CHARS = 100
+SHORT_UNIT_CHARS = 100
 
 CHUNK_COLUMNS = (
     "id, document_id, ordinal, heading, text, search_text, start_char, end_char, embedding"
@@ -48,7 +48,7 @@ UNIT_TYPES = ["int8", "int4", "text", "text", "text", "text", "int4", "int4", "v
 def unit_embedding_input(title: str, chunk: Chunk, unit: Unit) -> str:
     """Short units ("From scratch: 24–36 months.", a skills-gap heading) are embedded with the
     document title and their heading, which say what they are about."""
-    if len(unit.display) >= HEADING_CONTEXT_MAX_CHARS:
+    if len(unit.display) >= SHORT_UNIT_CHARS:
         return unit.display
     context = [title]
     if chunk.heading and unit.kind != "heading":
@@ -131,11 +131,13 @@ class DocumentWriter:
         return self.embed_documents([self.parse(source, data, sha)])[0]
 
     # -- writes ---------------------------------------------------------------------------
-    def _current_sha(self, source: str) -> str | None:
+    def _current(self, source: str) -> tuple[int, str] | None:
+        """(document id, sha256) of the indexed version of `source`, if any."""
         with self.db.connection() as conn:
-            row = conn.execute("SELECT sha256 FROM documents WHERE source = %s", (source,))
-            found = row.fetchone()
-        return found[0] if found else None
+            found = conn.execute(
+                "SELECT id, sha256 FROM documents WHERE source = %s", (source,)
+            ).fetchone()
+        return (found[0], found[1]) if found else None
 
     def write(self, doc: PreparedDocument) -> IngestOutcome:
         """Replace-or-insert `doc` atomically."""
@@ -214,8 +216,9 @@ class DocumentWriter:
     def ingest_bytes(self, source: str, data: bytes, *, refresh: bool = True) -> IngestOutcome:
         """Ingest one document. Raises RagError subclasses on bad input (the API maps them)."""
         sha = hashlib.sha256(data).hexdigest()
-        if self._current_sha(source) == sha:
-            return IngestOutcome(source, "unchanged")
+        current = self._current(source)
+        if current is not None and current[1] == sha:
+            return IngestOutcome(source, "unchanged", current[0])
         outcome = self.write(self.prepare(source, data, sha))
         if refresh and outcome.status != "unchanged":
             self.refresh_stats()
@@ -272,8 +275,9 @@ class DocumentWriter:
                         )
                     data = path.read_bytes()
                     sha = hashlib.sha256(data).hexdigest()
-                    if self._current_sha(source) == sha:
-                        done(slot, IngestOutcome(source, "unchanged"))
+                    current = self._current(source)
+                    if current is not None and current[1] == sha:
+                        done(slot, IngestOutcome(source, "unchanged", current[0]))
                         continue
                     pending.append((slot, self.parse(source, data, sha)))
                 except RagError as exc:

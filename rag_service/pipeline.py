@@ -113,7 +113,7 @@ class RagPipeline:
                 ]
             )
         timings["retrieve"] = _ms(t0)
-        timings.update({f"retrieve_{k}": v for k, v in retrieval.timings_ms.items()})
+        timings.update({f"retrieve_{stage}": ms for stage, ms in retrieval.timings_ms.items()})
         t0 = time.perf_counter()
         with self.tracer.span("rerank", input={"reranker": self.reranker.name}) as span:
             ranked = self.reranker.rerank(retrieval)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -29,9 +30,15 @@ class IngestOutcome:
 
 
 class Ingestor(Protocol):
-    def ingest_bytes(self, source: str, data: bytes) -> IngestOutcome: ...
+    def ingest_bytes(self, source: str, data: bytes) -> IngestOutcome:
+        """One document; raises RagError subclasses (mapped to HTTP statuses) on bad input."""
+        ...
 
-    def ingest_paths(self, paths: list[Path]) -> list[IngestOutcome]: ...
+    def ingest_paths(
+        self, paths: list[Path], progress: Callable[[IngestOutcome], None] | None = None
+    ) -> list[IngestOutcome]:
+        """Files and folders; a bad file is reported as `failed` and the rest go on."""
+        ...
 
     def delete(self, source: str) -> bool: ...
 

@@ -163,7 +163,9 @@ def test_documents_upload_list_get_delete(http: httpx.Client) -> None:
     try:
         created = r.json()
         assert created["status"] == "added" and created["chunks"] >= 1
-        assert http.post("/v1/documents", files=files).json()["status"] == "unchanged"
+        again = http.post("/v1/documents", files=files).json()
+        assert again["status"] == "unchanged"
+        assert again["document_id"] == created["document_id"]
         listed = http.get("/v1/documents").json()
         assert any(d["source"] == "api-upload.md" for d in listed)
         one = http.get(f"/v1/documents/{created['document_id']}").json()
