@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+from psycopg.types.json import Jsonb
 
 from ingestion.chunker import Chunk, Unit, chunk_document
 from ingestion.loaders import load_document
@@ -31,6 +32,9 @@ from rag_service.retrieval.text import searchable
 log = logging.getLogger(__name__)
 
 EMBED_GROUP_TEXTS = 2048
+# Bump when chunking, units or embedding inputs change: documents indexed by another version
+# are re-indexed even though their bytes did not change.
+INDEX_VERSION = 2
 
 # Short units (a list item, "From scratch: 24–36 months.") mean little without their heading.
 SHORT_UNIT_CHARS = 100
@@ -131,37 +135,48 @@ class DocumentWriter:
         return self.embed_documents([self.parse(source, data, sha)])[0]
 
     # -- writes ---------------------------------------------------------------------------
-    def _current(self, source: str) -> tuple[int, str] | None:
-        """(document id, sha256) of the indexed version of `source`, if any."""
+    @property
+    def indexed_with(self) -> str:
+        """How documents are indexed now; part of what makes a re-ingest a no-op."""
+        return f"v{INDEX_VERSION}/chunk{self.settings.chunk_max_chars}"
+
+    def _is_current(self, row: tuple | None, sha: str) -> bool:
+        return row is not None and row[1] == sha and row[2] == self.indexed_with
+
+    def _current(self, conn: psycopg.Connection, source: str) -> tuple | None:
+        """(document id, sha256, indexed_with) of the indexed version of `source`, if any."""
+        return conn.execute(
+            "SELECT id, sha256, meta->>'indexed_with' FROM documents WHERE source = %s",
+            (source,),
+        ).fetchone()
+
+    def _unchanged(self, source: str, sha: str) -> IngestOutcome | None:
         with self.db.connection() as conn:
-            found = conn.execute(
-                "SELECT id, sha256 FROM documents WHERE source = %s", (source,)
-            ).fetchone()
-        return (found[0], found[1]) if found else None
+            row = self._current(conn, source)
+        return IngestOutcome(source, "unchanged", row[0]) if self._is_current(row, sha) else None
 
     def write(self, doc: PreparedDocument) -> IngestOutcome:
         """Replace-or-insert `doc` atomically."""
         with self.db.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (doc.source,))
-            row = conn.execute(
-                "SELECT id, sha256 FROM documents WHERE source = %s", (doc.source,)
-            ).fetchone()
-            if row and row[1] == doc.sha256:
+            row = self._current(conn, doc.source)
+            if self._is_current(row, doc.sha256):
                 return IngestOutcome(doc.source, "unchanged", row[0], len(doc.chunks))
+            meta = Jsonb({"indexed_with": self.indexed_with})
             if row:
                 doc_id, status = row[0], "replaced"
                 conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
                 conn.execute(
                     "UPDATE documents SET title = %s, sha256 = %s, bytes = %s, content = %s,"
-                    " updated_at = now() WHERE id = %s",
-                    (doc.title, doc.sha256, doc.size, doc.text, doc_id),
+                    " meta = meta || %s, updated_at = now() WHERE id = %s",
+                    (doc.title, doc.sha256, doc.size, doc.text, meta, doc_id),
                 )
             else:
                 status = "added"
                 doc_id = conn.execute(
-                    "INSERT INTO documents (source, title, sha256, bytes, content)"
-                    " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                    (doc.source, doc.title, doc.sha256, doc.size, doc.text),
+                    "INSERT INTO documents (source, title, sha256, bytes, content, meta)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                    (doc.source, doc.title, doc.sha256, doc.size, doc.text, meta),
                 ).fetchone()[0]  # type: ignore[index]
             chunk_ids = [
                 r[0]
@@ -216,9 +231,8 @@ class DocumentWriter:
     def ingest_bytes(self, source: str, data: bytes, *, refresh: bool = True) -> IngestOutcome:
         """Ingest one document. Raises RagError subclasses on bad input (the API maps them)."""
         sha = hashlib.sha256(data).hexdigest()
-        current = self._current(source)
-        if current is not None and current[1] == sha:
-            return IngestOutcome(source, "unchanged", current[0])
+        if unchanged := self._unchanged(source, sha):
+            return unchanged
         outcome = self.write(self.prepare(source, data, sha))
         if refresh and outcome.status != "unchanged":
             self.refresh_stats()
@@ -275,9 +289,8 @@ class DocumentWriter:
                         )
                     data = path.read_bytes()
                     sha = hashlib.sha256(data).hexdigest()
-                    current = self._current(source)
-                    if current is not None and current[1] == sha:
-                        done(slot, IngestOutcome(source, "unchanged", current[0]))
+                    if unchanged := self._unchanged(source, sha):
+                        done(slot, unchanged)
                         continue
                     pending.append((slot, self.parse(source, data, sha)))
                 except RagError as exc:

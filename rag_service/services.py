@@ -56,6 +56,23 @@ def build_pipeline(
     )
 
 
+def sync_bundled_corpus(settings: Settings, db: Database, ingestor: Ingestor) -> None:
+    """Into an empty index, the whole bundled corpus; otherwise only its files already in the
+    index (so a deleted document stays deleted), which re-indexes those changed on disk or
+    indexed by an older version of the pipeline. Unchanged files cost a hash each."""
+    with db.connection() as conn:
+        docs, _ = index_counts(conn)
+        indexed = {r[0] for r in conn.execute("SELECT source FROM documents")}
+    folder = settings.corpus_dir
+    paths = (
+        [folder] if docs == 0 else [folder / s for s in sorted(indexed) if (folder / s).is_file()]
+    )
+    if not paths:
+        return
+    outcomes = ingestor.ingest_paths(paths)
+    log.info("bundled corpus: %s", ", ".join(f"{o.source}={o.status}" for o in outcomes))
+
+
 def open_services(
     settings: Settings,
     *,
@@ -70,15 +87,8 @@ def open_services(
     db.open(embedding_model=embedder.name, embedding_dim=embedder.dim)
     try:
         ingestor = load_ingestor(settings, db, embedder)
-        if ingest_bundled:
-            with db.connection() as conn:
-                docs, _ = index_counts(conn)
-            if docs == 0 and settings.corpus_dir.is_dir():
-                outcomes = ingestor.ingest_paths([settings.corpus_dir])
-                log.info(
-                    "ingested the bundled corpus: %s",
-                    ", ".join(f"{o.source}={o.status}" for o in outcomes),
-                )
+        if ingest_bundled and settings.corpus_dir.is_dir():
+            sync_bundled_corpus(settings, db, ingestor)
         services = Services(settings, db, embedder, ingestor)
         if load_pipeline:
             services.pipeline = build_pipeline(

@@ -215,3 +215,37 @@ def test_stale_server_of_a_killed_process_is_recovered(tmp_path: Path) -> None:
     assert not psutil.pid_exists(server_pid) or (
         psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
     )
+
+
+def test_a_new_index_version_reindexes_unchanged_bytes(services, monkeypatch) -> None:
+    from ingestion import writer
+
+    w = services.ingestor
+    data = b"# Notice\nThe notice period is typically 3 months.\n"
+    assert w.ingest_bytes("versioned.md", data).status == "added"
+    assert w.ingest_bytes("versioned.md", data).status == "unchanged"
+    monkeypatch.setattr(writer, "INDEX_VERSION", writer.INDEX_VERSION + 1)
+    assert w.ingest_bytes("versioned.md", data).status == "replaced"
+    assert w.ingest_bytes("versioned.md", data).status == "unchanged"
+    assert w.delete("versioned.md")
+
+
+def test_start_up_refreshes_indexed_bundled_files_only(services, settings, tmp_path) -> None:
+    from rag_service.services import sync_bundled_corpus
+
+    (tmp_path / "sync-a.md").write_text("# A\nAlpha rate is 1.\n")
+    (tmp_path / "sync-b.md").write_text("# B\nBeta rate is 2.\n")
+    w = services.ingestor
+    w.ingest_paths([tmp_path / "sync-a.md"])
+    (tmp_path / "sync-a.md").write_text("# A\nAlpha rate is 10.\n")
+    try:
+        sync_bundled_corpus(settings.model_copy(update={"corpus_dir": tmp_path}), services.db, w)
+        with services.db.connection() as conn:
+            rows = dict(
+                conn.execute(
+                    "SELECT source, content FROM documents WHERE source LIKE 'sync-%'"
+                ).fetchall()
+            )
+        assert rows == {"sync-a.md": "# A\nAlpha rate is 10.\n"}  # refreshed; b not added
+    finally:
+        w.delete("sync-a.md")
