@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +86,12 @@ class Settings(BaseSettings):
 
     # Plug-in point that lets the API ingest uploads without importing the ingestion package.
     ingestor: str = Field("ingestion.writer:build_ingestor", alias="RAG_INGESTOR")
+
+    @field_validator("db_prepare_threshold", "embedding_dim", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: object) -> object:
+        """`RAG_DB_PREPARE_THRESHOLD=` (empty) means None: prepared statements off."""
+        return None if isinstance(v, str) and v.strip().lower() in ("", "none") else v
 
     @model_validator(mode="after")
     def _no_insecure_production(self) -> Settings:

@@ -61,3 +61,12 @@ def test_dockerfile_is_multistage_nonroot_with_healthcheck() -> None:
     assert "HEALTHCHECK" in text and "/readyz" in text
     assert "torch==2.13.0+cpu" in text and "download.pytorch.org/whl/cpu" in text
     assert "RAG_WORKERS" in text and 'CMD ["rag-serve"]' in text
+
+
+def test_empty_prepare_threshold_turns_prepared_statements_off(monkeypatch) -> None:
+    from rag_service.core.config import Settings
+
+    monkeypatch.setenv("RAG_DB_PREPARE_THRESHOLD", "")
+    assert Settings().db_prepare_threshold is None
+    monkeypatch.setenv("RAG_DB_PREPARE_THRESHOLD", "7")
+    assert Settings().db_prepare_threshold == 7
