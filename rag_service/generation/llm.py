@@ -10,8 +10,10 @@ a marker pointing at no passage, or whose claim nothing in the passage supports,
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from types import ModuleType
 
+from rag_service.core.config import Settings
 from rag_service.core.errors import RagError, UpstreamAuthError, UpstreamError, UpstreamTimeout
 from rag_service.generation.base import Draft, DraftCitation, Passage
 from rag_service.retrieval.rerank import phrase_tokens
@@ -152,3 +154,30 @@ def upstream_error(exc: Exception, sdk: ModuleType, provider: str) -> RagError:
     if isinstance(exc, sdk.APIConnectionError):
         return UpstreamError(f"cannot reach {provider} ({name})")
     return UpstreamError(f"{provider} sent a response we could not read ({name})")
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """How to call one provider, read from the settings named after it
+    (`<provider>_model`, `<provider>_api_key`, `<provider>_base_url`)."""
+
+    model: str
+    api_key: str | None
+    base_url: str | None
+    timeout_s: float
+    max_retries: int
+    max_tokens: int
+
+    @classmethod
+    def for_provider(cls, s: Settings, provider: str) -> LLMConfig:
+        key = getattr(s, f"{provider}_api_key")
+        return cls(
+            model=s.model
+            if (s.model and s.provider == provider)
+            else getattr(s, f"{provider}_model"),
+            api_key=key.get_secret_value() if key else None,
+            base_url=getattr(s, f"{provider}_base_url"),
+            timeout_s=s.llm_timeout_s,
+            max_retries=s.llm_max_retries,
+            max_tokens=s.llm_max_tokens,
+        )

@@ -11,6 +11,7 @@ from rag_service.core.config import Settings
 from rag_service.generation.base import Draft, Passage
 from rag_service.generation.llm import (
     SYSTEM_PROMPT,
+    LLMConfig,
     StreamAccumulator,
     build_user_message,
     parse_answer,
@@ -23,36 +24,19 @@ UPSTREAM = "the OpenAI-compatible server"
 class OpenAIGenerator:
     name = "openai"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None,
-        base_url: str | None,
-        timeout_s: float,
-        max_retries: int,
-        max_tokens: int,
-    ) -> None:
-        self.model = model
-        self.max_tokens = max_tokens
+    def __init__(self, config: LLMConfig) -> None:
+        self.model = config.model
+        self.max_tokens = config.max_tokens
         self._client = openai.OpenAI(
-            api_key=api_key or "unused",
-            base_url=base_url,
-            timeout=timeout_s,
-            max_retries=max_retries,
+            api_key=config.api_key or "unused",
+            base_url=config.base_url,
+            timeout=config.timeout_s,
+            max_retries=config.max_retries,
         )
 
     @classmethod
     def from_settings(cls, s: Settings) -> OpenAIGenerator:
-        model = s.model if (s.model and s.provider == "openai") else s.openai_model
-        return cls(
-            model,
-            api_key=s.openai_api_key.get_secret_value() if s.openai_api_key else None,
-            base_url=s.openai_base_url,
-            timeout_s=s.llm_timeout_s,
-            max_retries=s.llm_max_retries,
-            max_tokens=s.llm_max_tokens,
-        )
+        return cls(LLMConfig.for_provider(s, "openai"))
 
     def _messages(self, question: str, passages: list[Passage]) -> list[dict[str, str]]:
         return [
