@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,6 +264,7 @@ class DocumentWriter:
                 reason = exc.message if isinstance(exc, RagError) else f"database error: {exc}"
                 done(slot, IngestOutcome(doc.source, "failed", reason=reason.splitlines()[0]))
 
+        writes: list[Future[None]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer") as pool:
 
             def flush() -> None:
@@ -276,7 +277,7 @@ class DocumentWriter:
                         done(slot, IngestOutcome(d.source, "failed", reason=exc.message))
                 else:
                     for (slot, _), doc in zip(pending, prepared, strict=True):
-                        pool.submit(write, slot, doc)
+                        writes.append(pool.submit(write, slot, doc))
                 pending.clear()
 
             for slot, (source, path) in enumerate(files_under(paths)):
@@ -300,6 +301,8 @@ class DocumentWriter:
                 if sum(len(d.inputs) for _, d in pending) >= EMBED_GROUP_TEXTS:
                     flush()
             flush()
+        for f in writes:
+            f.result()  # an unexpected error in the writer thread is raised here, not lost
         result = [outcomes[i] for i in sorted(outcomes)]
         if any(o.status in ("added", "replaced") for o in result):
             self.refresh_stats()

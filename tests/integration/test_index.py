@@ -249,3 +249,14 @@ def test_start_up_refreshes_indexed_bundled_files_only(services, settings, tmp_p
         assert rows == {"sync-a.md": "# A\nAlpha rate is 10.\n"}  # refreshed; b not added
     finally:
         w.delete("sync-a.md")
+
+
+def test_an_unexpected_writer_error_is_raised_not_lost(services, settings, tmp_path) -> None:
+    class Broken(DocumentWriter):
+        def write(self, doc):
+            raise RuntimeError(f"bug while writing {doc.source}")
+
+    (tmp_path / "lost.md").write_text("# Lost\nA document that must not vanish silently.\n")
+    writer = Broken(settings, services.db, services.embedder)
+    with pytest.raises(RuntimeError, match=r"lost\.md"):
+        writer.ingest_paths([tmp_path])
