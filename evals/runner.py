@@ -47,9 +47,9 @@ def evaluate_row(
             content_ok = answer_matches(result.answer, row.expect)
             cited_ok = bool(set(cited_docs) & set(row.sources))
             ok = result.answerable and content_ok
-            recall = any(supports(p.text, row.evidence) for p in passages)
             rank = next((i for i, c in enumerate(ranked) if supports(c.text, row.evidence)), None)
             rr = 0.0 if rank is None else 1.0 / (rank + 1)
+            recall = rank is not None and rank < len(passages)  # passages are ranked[:k]
             if scorer is not None:
                 ragas = scorer.score(
                     question=row.question,

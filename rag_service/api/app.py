@@ -42,9 +42,8 @@ def error_response(exc: RagError) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        if exc.status in (502, 504):
-            provider = getattr(request.state, "provider", None) or "unknown"
-            app.state.metrics.upstream_errors.labels(provider, exc.code).inc()
+        provider = getattr(request.state, "provider", None) or "unknown"
+        app.state.metrics.count_if_upstream(provider, exc)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)

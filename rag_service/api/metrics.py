@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from rag_service.core.errors import RagError
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -42,6 +44,11 @@ class Metrics:
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method, str(status)).observe(seconds)
+
+    def count_if_upstream(self, provider: str, exc: RagError) -> None:
+        """Counts provider failures (502/504); other errors are the caller's or ours."""
+        if exc.status in (502, 504):
+            self.upstream_errors.labels(provider, exc.code).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

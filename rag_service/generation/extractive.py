@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from rag_service.generation.base import Draft, DraftCitation, Passage
-from rag_service.retrieval.rerank import COMPARISON
+from rag_service.retrieval.rerank import COMPARISON, is_bare_heading
 from rag_service.retrieval.search import UnitHit
 
 _ITEM_LABEL = re.compile(r"^(?P<label>[^:—–]{3,60}?)\s*(?::|\s[—–]\s)")
@@ -23,10 +23,6 @@ CLOSE_SCORE = 0.85  # extra units must score within this fraction of the best
 MIN_GAIN = 0.12  # ... and add this much of the question's term weight
 FULLER_SCORE = 0.9  # a unit restating all the best unit's figures, and more, within this
 _FIGURE = re.compile(r"\d[\d,.]*")
-
-
-def _is_bare_heading(unit: UnitHit) -> bool:
-    return unit.kind == "heading" and not any(ch.isdigit() for ch in unit.display)
 
 
 def _fuller(unit: UnitHit, best: UnitHit, best_score: float) -> bool:
@@ -54,10 +50,10 @@ class ExtractiveGenerator:
         if listed is not None:
             return listed
         best_score = best.score
-        if _is_bare_heading(best):
+        if is_bare_heading(best):
             # The section answers the question: its lead unit says how.
             lead = next((u for u in best_p.units if u.ordinal == best.ordinal + 1), None)
-            if lead is not None and not _is_bare_heading(lead):
+            if lead is not None and not is_bare_heading(lead):
                 best = lead
                 units = [(best, best_p)] + [up for up in units if up[0] is not best]
         chosen = [(best, best_p)]
@@ -72,7 +68,7 @@ class ExtractiveGenerator:
             # A comparison needs the other side: a parallel unit from another passage.
             parallel = comparing and p.chunk_id != best_p.chunk_id and len(chosen) == 1
             # one document answers, unless the question compares (then the other side may)
-            if _is_bare_heading(u) or (p.document != best_p.document and not comparing):
+            if is_bare_heading(u) or (p.document != best_p.document and not comparing):
                 continue
             if gain / total >= MIN_GAIN or parallel or _fuller(u, best, best_score):
                 chosen.append((u, p))

@@ -70,6 +70,11 @@ COMPARISON = re.compile(r"\b(compare|comparison|versus|vs\.?|difference between|
 _ASKS_FOR_VALUE = re.compile(r"^\s*(what|how)\b", re.I)
 
 
+def is_bare_heading(unit: UnitHit) -> bool:
+    """A heading that states no figure names a topic; it does not answer anything itself."""
+    return unit.kind == "heading" and not _NUMBER.search(unit.display)
+
+
 class AnswerType:
     """The kinds of value a question asks for; a passage satisfies it by holding any of them."""
 
@@ -254,7 +259,7 @@ class EvidenceReranker:
             score -= w.anaphora
         if want is not None:  # a unit without the asked-for kind of value cannot answer
             score += w.answer_type if want.search(unit.display) else -w.answer_type
-        if unit.kind == "heading" and not _NUMBER.search(unit.display):
+        if is_bare_heading(unit):
             score -= w.bare_heading_penalty
         return score + w.chunk_dense * cand.dense
 

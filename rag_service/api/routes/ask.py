@@ -68,9 +68,8 @@ def _produce(
                 else:
                     put((name, data))
     except RagError as exc:
-        if exc.status in (502, 504):
-            provider = body.provider or pipeline.default_provider
-            request.app.state.metrics.upstream_errors.labels(provider, exc.code).inc()
+        provider = body.provider or pipeline.default_provider
+        request.app.state.metrics.count_if_upstream(provider, exc)
         put(("error", {"error": {"code": exc.code, "message": exc.message, "status": exc.status}}))
     except Exception:  # the HTTP status is already sent: report in-band, never a trace
         put(("error", {"error": {"code": "internal_error", "message": "internal error"}}))
