@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rag_service.retrieval.search import UnitHit
+
+if TYPE_CHECKING:
+    from rag_service.generation.citations import Reply
 
 # The fixed sentence every abstention answers with, whichever provider is configured.
 ABSTAIN_ANSWER = (
@@ -25,6 +28,28 @@ class Passage:
     end: int
     score: float
     units: list[UnitHit] = field(default_factory=list)
+    title: str = ""  # the document's title, when known (the prompt may describe the corpus)
+
+
+@dataclass(frozen=True)
+class GivenQuote:
+    """What a model said supports a claim: `text` from passage `n` (0: any it cites), with
+    exact offsets inside that passage's text when the provider gave them (native citations)."""
+
+    n: int
+    text: str
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass
+class Claim:
+    """One statement of a model's answer, as displayed (markers kept), with the passage
+    numbers it cites and the quotes given for it."""
+
+    text: str
+    passages: tuple[int, ...] = ()
+    quotes: tuple[GivenQuote, ...] = ()
 
 
 @dataclass
@@ -46,6 +71,11 @@ class Draft:
     abstained: bool = False
     usage: dict[str, int] = field(default_factory=dict)
     model: str | None = None
+    # An LLM's reply read into claims, verified claim by claim before anything ships; None for
+    # generators whose answers are verbatim passage text (extractive).
+    reply: Reply | None = None
+    cost_usd: float | None = None  # estimated from usage and the model's price, when known
+    meta: dict[str, Any] = field(default_factory=dict)  # prompt version, mode, passages sent
 
 
 class Generator(Protocol):
