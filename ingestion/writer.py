@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 EMBED_GROUP_TEXTS = 2048
 # Bump when chunking, units or embedding inputs change: documents indexed by another version
 # are re-indexed even though their bytes did not change.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 
 # Short units (a list item, "From scratch: 24–36 months.") mean little without their heading.
 SHORT_UNIT_CHARS = 100
@@ -49,14 +49,19 @@ UNIT_COLUMNS = (
 UNIT_TYPES = ["int8", "int4", "text", "text", "text", "text", "int4", "int4", "vector"]
 
 
-def unit_embedding_input(title: str, chunk: Chunk, unit: Unit) -> str:
+def unit_embedding_input(
+    title: str, chunk: Chunk, unit: Unit, *, title_generic: bool = False
+) -> str:
     """Short units ("From scratch: 24–36 months.", a skills-gap heading) are embedded with the
-    document title and their heading, which say what they are about."""
+    document title and their section path, which say what they are about; a generic title
+    ("PowerPoint Presentation") says nothing and is left out."""
     if len(unit.display) >= SHORT_UNIT_CHARS:
         return unit.display
-    context = [title]
+    context = [] if title_generic else [title]
     if chunk.heading and unit.kind != "heading":
         context.append(chunk.heading)
+    if not context:
+        return unit.display
     return f"{' — '.join(context)}: {unit.display}"
 
 
@@ -69,12 +74,24 @@ class ParsedDocument:
     text: str
     chunks: list[Chunk]
     inputs: list[str]  # what gets embedded: one text per unit, in chunk order
+    meta: dict  # stored in documents.meta: front matter, title_generic, title_source, format
 
 
 @dataclass
 class PreparedDocument(ParsedDocument):
     chunk_vectors: np.ndarray
     unit_vectors: list[np.ndarray]
+
+
+def _json_safe(value: object) -> object:
+    """Front matter may hold dates and other YAML types: keep what JSON can store."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
 def files_under(paths: list[Path]) -> list[tuple[str, Path]]:
@@ -103,11 +120,18 @@ class DocumentWriter:
     # -- preparation (no database writes) -------------------------------------------------
     def parse(self, source: str, data: bytes, sha: str) -> ParsedDocument:
         doc = load_document(source, data, max_bytes=self.settings.max_document_bytes)
-        chunks = chunk_document(doc.text, doc.title, self.settings.chunk_max_chars)
+        chunks = chunk_document(doc, doc.title, self.settings.chunk_max_chars)
         if not chunks:
             raise DocumentError("document has no indexable text")
-        inputs = [unit_embedding_input(doc.title, c, u) for c in chunks for u in c.units]
-        return ParsedDocument(source, doc.title, sha, len(data), doc.text, chunks, inputs)
+        generic = bool(doc.meta.get("title_generic"))
+        inputs = [
+            unit_embedding_input(doc.title, c, u, title_generic=generic)
+            for c in chunks
+            for u in c.units
+        ]
+        return ParsedDocument(
+            source, doc.title, sha, len(data), doc.text, chunks, inputs, _json_safe(doc.meta)
+        )
 
     def embed_documents(self, docs: list[ParsedDocument]) -> list[PreparedDocument]:
         """One embedding call for several documents: full, length-sorted batches keep the
@@ -162,7 +186,7 @@ class DocumentWriter:
             row = self._current(conn, doc.source)
             if self._is_current(row, doc.sha256):
                 return IngestOutcome(doc.source, "unchanged", row[0], len(doc.chunks))
-            meta = Jsonb({"indexed_with": self.indexed_with})
+            meta = Jsonb({**doc.meta, "indexed_with": self.indexed_with})
             if row:
                 doc_id, status = row[0], "replaced"
                 conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))

@@ -29,7 +29,12 @@ def searchable(text: str) -> str:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(£$A-Z0-9])")
-_ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "approx.", "Dr.", "Mr.", "Ms.", "Mrs.", "St.")
+_ABBREVIATIONS = (
+    "e.g.", "i.e.", "vs.", "etc.", "approx.", "Dr.", "Mr.", "Ms.", "Mrs.", "St.", "Prof.", "Fig.",
+    "Figs.", "Eq.", "Eqs.", "No.", "Nos.", "Vol.", "vol.", "pp.", "cf.", "al.", "Sec.", "Ch.",
+    "Inc.", "Ltd.", "Corp.", "Jr.", "Sr.", "ca.", "resp.", "incl.", "viz.", "Ref.", "Refs.",
+)  # fmt: skip
+_INITIAL = re.compile(r"(?:^|[\s(])(?:[A-Z]\.)+$")  # "J. Smith", "U.S. law"
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -38,8 +43,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     spans: list[tuple[int, int]] = []
     cursor = start
     for m in _SENTENCE_END.finditer(text, start, end):
-        before = text[cursor : m.start()]
-        if before.rstrip().endswith(_ABBREVIATIONS):
+        before = text[cursor : m.start()].rstrip()
+        if before.endswith(_ABBREVIATIONS) or _INITIAL.search(before):
             continue
         spans.append((cursor, m.start()))
         cursor = m.end()

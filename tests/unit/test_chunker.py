@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.chunker import chunk_document, parse_blocks
+from ingestion.chunker import Unit, chunk_document, is_fragment
+from ingestion.parsers.text import parse_text
+from ingestion.parsers.types import collapse
 from rag_service.retrieval.text import searchable, sentence_spans
 
 CORPUS = sorted((Path(__file__).resolve().parents[2] / "corpus").glob("*.txt"))
@@ -19,7 +21,7 @@ def test_chunk_and_unit_offsets_are_exact(path: Path) -> None:
         for u in c.units:
             assert c.start <= u.start < u.end <= c.end
             if u.kind != "row":
-                assert text[u.start : u.end] == u.display
+                assert collapse(text[u.start : u.end]) == u.display
 
 
 def test_headings_stay_with_their_text() -> None:
@@ -39,9 +41,9 @@ def test_flattened_salary_table_rows_become_readable_units() -> None:
     chunks = chunk_document(text, "t", 900)
     rows = [u for c in chunks for u in c.units if u.kind == "row"]
     assert [r.display for r in rows] == [
-        "Junior — ML Engineer: £50-70k; AI Engineer: £50-70k",
-        "Senior — ML Engineer: £120-165k; AI Engineer: £115-160k",
-        "London premium — ML Engineer: 28%; AI Engineer: 28%",
+        "Junior — ML Engineer: £50-70k · AI Engineer: £50-70k",
+        "Senior — ML Engineer: £120-165k · AI Engineer: £115-160k",
+        "London premium — ML Engineer: 28% · AI Engineer: 28%",
     ]
     assert text[rows[1].start : rows[1].end] == "Senior£120-165k£115-160k"
     # and the chunk's search text carries the readable rows
@@ -51,9 +53,58 @@ def test_flattened_salary_table_rows_become_readable_units() -> None:
 def test_long_lines_are_split_at_sentences_within_the_limit() -> None:
     sentence = "This sentence has exactly enough words to matter. "
     text = sentence * 40
-    blocks = parse_blocks(text, 300)
-    assert len(blocks) > 1
-    assert all(b.end - b.start <= 300 for b in blocks)
+    chunks = chunk_document(text, "t", 300)
+    assert len(chunks) > 1
+    assert all(c.end - c.start <= 300 for c in chunks)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+
+
+def test_no_unit_exceeds_the_model_input() -> None:
+    from ingestion.chunker import MAX_TOKENS, token_counter
+
+    words = " ".join(f"word{i}" for i in range(3000))  # no sentence boundary at all
+    chunks = chunk_document(words + ".", "t", 900)
+    count = token_counter()
+    sizes = count([u.display for c in chunks for u in c.units])
+    assert max(sizes) <= MAX_TOKENS
+    assert all(
+        words.startswith(u.display) or u.display in words + "." for c in chunks for u in c.units
+    )
+
+
+def test_units_without_letters_are_residue() -> None:
+    doc = parse_text("Revenue by year\n\n$50,000\n\n80%\n\nRevenue grew every year.\n")
+    chunks = chunk_document(doc)
+    assert [u.display for c in chunks for u in c.units] == [
+        "Revenue by year",
+        "Revenue grew every year.",
+    ]
+    assert doc.dropped["residue"] == 2
+
+
+def test_section_path_without_the_title() -> None:
+    text = "# Guide\n\n## Pay\n\n### Bonus\n\nBonuses are paid yearly.\n"
+    from ingestion.parsers.markdown import parse_markdown
+
+    chunks = chunk_document(parse_markdown(text))
+    owner = next(c for c in chunks if "yearly" in c.text)
+    assert owner.heading == "Pay › Bonus"
+    assert "Guide" not in owner.search_text
+    assert owner.search_text.startswith("Pay\nBonus")
+
+
+@pytest.mark.parametrize(
+    ("display", "fragment"),
+    [
+        ("The median rose by 8% last year.", False),
+        ("“Quoted sentences count too.”", False),
+        ("wrapped continuation of a line that", True),
+        ("Two words", True),
+        ("Ends without any punctuation at all", True),
+    ],
+)
+def test_fragments(display: str, fragment: bool) -> None:
+    assert is_fragment(Unit("sentence", 0, len(display), display)) is fragment
 
 
 def test_searchable_splits_glued_tokens() -> None:
@@ -70,3 +121,17 @@ def test_sentence_spans_keep_abbreviations() -> None:
         "Then measure.",
         "Done",
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See Fig. 3 for the curve.",
+        "It moved to the U.S. in 2019 after a long search.",
+        "Version 3.11.2 fixed it for all users.",
+        "Use i.e. the default.",
+        "Dr. Smith and Prof. Jones wrote No. 5 of the series.",
+    ],
+)
+def test_sentence_spans_do_not_split_inside(text: str) -> None:
+    assert sentence_spans(text) == [(0, len(text))]

@@ -10,7 +10,10 @@ def test_text_and_markdown() -> None:
     doc = load_document("notes.md", b"# Day rates\r\nMedian \xc2\xa3600/day.\r\n", max_bytes=LIMIT)
     assert doc.title == "Day rates"
     assert doc.text == "# Day rates\nMedian £600/day.\n"
-    assert load_document("a-b_c.txt", b"hello", max_bytes=LIMIT).title == "a b c"
+    assert doc.meta["format"] == "markdown"
+    plain = load_document("a-b_c.txt", b"hello there", max_bytes=LIMIT)
+    assert plain.title == "a b c"
+    assert plain.meta["title_source"] == "filename"
 
 
 def test_html_drops_scripts_and_keeps_blocks() -> None:
@@ -20,11 +23,11 @@ def test_html_drops_scripts_and_keeps_blocks() -> None:
         b"</body></html>"
     )
     doc = load_document("r.html", html, max_bytes=LIMIT)
-    assert doc.title == "Rates"
-    assert doc.text.splitlines() == ["Day rates", "Median £600/day.", "One", "Two"]
+    assert doc.title == "Day rates"  # the page's h1 before <title>
+    assert doc.text.split("\n") == ["Day rates", "", "Median £600/day.", "", "One", "Two"]
 
 
-def test_pdf_text_is_extracted(tmp_path) -> None:
+def test_pdf_text_is_extracted() -> None:
     from fpdf import FPDF
 
     pdf = FPDF()
@@ -32,10 +35,26 @@ def test_pdf_text_is_extracted(tmp_path) -> None:
     pdf.set_font("helvetica", size=12)
     pdf.cell(text="The median day rate is 600 pounds.")
     pdf.set_title("Rates report")
-    data = bytes(pdf.output())
-    doc = load_document("rates.pdf", data, max_bytes=LIMIT)
+    doc = load_document("rates.pdf", bytes(pdf.output()), max_bytes=LIMIT)
     assert "median day rate is 600" in doc.text
     assert doc.title == "Rates report"
+    assert doc.meta["title_generic"] is False
+
+
+@pytest.mark.parametrize(
+    ("title", "generic"),
+    [
+        ("PowerPoint Presentation", True),
+        ("Microsoft Word - report_v2.docx", True),
+        ("untitled", True),
+        ("slides_final.pptx", True),
+        ("UK Salary Survey 2026", False),
+    ],
+)
+def test_generic_titles(title: str, generic: bool) -> None:
+    from ingestion.parsers.types import is_generic_title
+
+    assert is_generic_title(title) is generic
 
 
 @pytest.mark.parametrize(

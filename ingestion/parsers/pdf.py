@@ -1,0 +1,378 @@
+"""PDF: text lines with their fonts and positions (pdfplumber), read into paragraphs.
+
+pdfplumber (on pdfminer.six) gives every line with its characters' sizes and positions and finds
+ruled tables. From them:
+
+- **page furniture** is left out: lines near the top or bottom edge whose shape (digits
+  blanked) recurs on many pages — running titles, "Copyright © … All rights reserved. 13",
+  slide footers — and bare page numbers;
+- **residue** is left out: short lines with no letters (chart axis labels, "$50,000", "80%",
+  navigation dots) outside tables;
+- **headings** are lines set larger than the body text (the most common size);
+- **paragraphs** join wrapped lines (same size, ordinary line spacing, no first-line indent);
+  a line-end hyphen is dropped when the joined word occurs elsewhere in the document;
+- **tables** become a header row and rows (`Label — Col: val · …`), placed in reading order.
+
+The document text is built from these blocks (lines of a paragraph on their own lines, blank
+lines between blocks), so offsets are exact by construction. Encrypted files with an empty user
+password are opened; a generic metadata title ("PowerPoint Presentation", "Microsoft Word - …")
+gives way to the first page's most prominent line.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ingestion.parsers.types import (
+    Block,
+    Mapped,
+    ParsedText,
+    collapse,
+    has_letters,
+    is_generic_title,
+    row_display,
+)
+from rag_service.core.errors import DocumentError
+
+EDGE = 0.1  # share of the page height at the top and bottom where furniture lives
+_PAGE_NUMBER = re.compile(
+    r"^\s*(?:[-–—]\s*)?(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?(?:\s*[-–—])?\s*$",
+    re.IGNORECASE,
+)
+_CID = re.compile(r"\(cid:\d+\)")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_BULLET = re.compile(r"^\s*(?:[•·▪‣◦●○■□➢►✓✔\-–*]|\d{1,2}[.)])\s+")
+_SPACING_ACCENT = re.compile(r"([\u00a8\u00b4\u0060\u02c6\u02dc\u00b8\u02c7])\s?([A-Za-z])")
+_ACCENT_COMBINING = {
+    "\u00a8": "\u0308", "\u00b4": "\u0301", "`": "\u0300", "\u02c6": "\u0302",
+    "\u02dc": "\u0303", "\u00b8": "\u0327", "\u02c7": "\u030c",
+}  # fmt: skip
+
+
+@dataclass
+class _Line:
+    page: int
+    text: str
+    top: float
+    bottom: float
+    x0: float
+    x1: float
+    size: float
+    bold: bool
+    page_height: float
+
+    @property
+    def edge(self) -> bool:
+        return self.top < EDGE * self.page_height or self.bottom > (1 - EDGE) * self.page_height
+
+
+@dataclass
+class _Table:
+    page: int
+    top: float
+    rows: list[list[str]]
+
+
+@dataclass
+class _Para:
+    kind: str
+    lines: list[_Line] = field(default_factory=list)
+    level: int = 0
+    table: _Table | None = None
+
+
+def _fix_text(s: str) -> str:
+    s = _SPACING_ACCENT.sub(
+        lambda m: unicodedata.normalize("NFC", m.group(2) + _ACCENT_COMBINING[m.group(1)]), s
+    )
+    return unicodedata.normalize("NFKC", s) if any(0xFB00 <= ord(c) <= 0xFB06 for c in s) else s
+
+
+def _shape(s: str) -> str:
+    return re.sub(r"\d+", "#", re.sub(r"\s+", "", s.lower()))
+
+
+def _open(data: bytes):
+    import pdfplumber
+    from pdfminer.pdfdocument import PDFPasswordIncorrect
+    from pdfminer.pdfparser import PDFSyntaxError
+    from pdfminer.psparser import PSException
+
+    try:
+        return pdfplumber.open(io.BytesIO(data), password="")
+    except PDFPasswordIncorrect as exc:
+        raise DocumentError("PDF is encrypted with a password") from exc
+    except (PDFSyntaxError, PSException, ValueError, KeyError, TypeError, OSError) as exc:
+        raise DocumentError(f"unreadable PDF ({type(exc).__name__})") from exc
+    except Exception as exc:  # pdfplumber wraps pdfminer's many errors on damaged files
+        causes = [exc, exc.__cause__, exc.__context__, *exc.args]
+        if any(isinstance(c, PDFPasswordIncorrect) for c in causes):
+            raise DocumentError("PDF is encrypted with a password") from exc
+        raise DocumentError(f"unreadable PDF ({type(exc).__name__})") from exc
+
+
+def _read(pdf) -> tuple[list[_Line], list[_Table], dict]:
+    lines: list[_Line] = []
+    tables: list[_Table] = []
+    for n, page in enumerate(pdf.pages):
+        found = []
+        try:
+            candidates = page.find_tables()
+        except Exception:
+            candidates = []
+        for t in candidates:
+            rows = [
+                [collapse(_fix_text(c or "")) for c in r] for r in t.extract(x_tolerance_ratio=0.15)
+            ]
+            rows = [r for r in rows if any(r)]
+            width = max((len(r) for r in rows), default=0)
+            filled = sum(1 for r in rows for c in r if c)
+            multi = sum(1 for r in rows if sum(1 for c in r if c) >= 2)
+            if width < 2 or multi < 2 or multi < 0.5 * len(rows):
+                continue  # a box drawn around text (a slide's footer, a callout), not a table
+            if filled < 0.5 * len(rows) * width:
+                continue
+            if not any(has_letters(c) for r in rows for c in r):
+                continue
+            found.append(t)
+            tables.append(_Table(n, t.bbox[1], rows))
+        for ln in page.extract_text_lines(x_tolerance_ratio=0.15, return_chars=True, strip=True):
+            text = _fix_text(_CID.sub("", ln["text"])).strip()
+            if not text.strip():
+                continue
+            mid = (ln["top"] + ln["bottom"]) / 2
+            cx = (ln["x0"] + ln["x1"]) / 2
+            if any(
+                t.bbox[1] - 1 <= mid <= t.bbox[3] + 1 and t.bbox[0] - 1 <= cx <= t.bbox[2] + 1
+                for t in found
+            ):
+                continue
+            sizes = Counter(round(c["size"], 1) for c in ln["chars"] if not c["text"].isspace())
+            size = sizes.most_common(1)[0][0] if sizes else 0.0
+            bold = sum(
+                "bold" in (c.get("fontname") or "").lower() for c in ln["chars"]
+            ) > 0.6 * len(ln["chars"])
+            lines.append(
+                _Line(
+                    n,
+                    text,
+                    ln["top"],
+                    ln["bottom"],
+                    ln["x0"],
+                    ln["x1"],
+                    size,
+                    bold,
+                    float(page.height),
+                )
+            )
+    meta = {k: str(v) for k, v in (pdf.metadata or {}).items() if isinstance(v, str | int | float)}
+    return lines, tables, meta
+
+
+def _body_size(lines: list[_Line]) -> float:
+    sizes: Counter = Counter()
+    for ln in lines:
+        sizes[ln.size] += len(ln.text)
+    return sizes.most_common(1)[0][0] if sizes else 10.0
+
+
+def _drop_furniture(lines: list[_Line], pages: int, dropped: Counter) -> list[_Line]:
+    seen: dict[str, set[int]] = {}
+    for ln in lines:
+        seen.setdefault(_shape(ln.text), set()).add(ln.page)
+    threshold = max(2, int(0.3 * pages + 0.5))
+    body = _body_size(lines)
+    kept = []
+    for ln in lines:
+        recurring = pages >= 2 and len(seen[_shape(ln.text)]) >= threshold
+        if (ln.edge and (recurring or _PAGE_NUMBER.match(ln.text))) or (
+            pages >= 3 and len(seen[_shape(ln.text)]) >= max(3, 0.6 * pages)
+        ):
+            dropped["furniture"] += 1
+        elif not _WORD.search(ln.text) and len(ln.text) < 40:
+            dropped["residue"] += 1  # axis labels, bare figures, sub- and superscripts
+        elif ln.size < 0.8 * body and len(ln.text) < 15:
+            dropped["residue"] += 1
+        else:
+            kept.append(ln)
+    return kept
+
+
+def _paragraphs(lines: list[_Line], tables: list[_Table]) -> list[_Para]:
+    body = _body_size(lines)
+    heading_sizes = sorted({ln.size for ln in lines if ln.size >= body * 1.08}, reverse=True)
+    level_of = {s: i + 1 for i, s in enumerate(heading_sizes)}
+    items: list[tuple[int, float, object]] = [(ln.page, ln.top, ln) for ln in lines]
+    items += [(t.page, t.top, t) for t in tables]
+    items.sort(key=lambda x: (x[0], x[1]))
+    paras: list[_Para] = []
+    for _, _, obj in items:
+        if isinstance(obj, _Table):
+            paras.append(_Para("table", table=obj))
+            continue
+        ln = obj
+        assert isinstance(ln, _Line)
+        is_heading = (
+            ln.size in level_of
+            and has_letters(ln.text)
+            and (ln.size >= body * 1.15 or (len(ln.text) <= 80 and ln.text[-1] not in ".,;:"))
+        )
+        prev = paras[-1] if paras else None
+        last = prev.lines[-1] if prev and prev.lines else None
+        if is_heading:
+            if (
+                prev
+                and prev.kind == "heading"
+                and last
+                and last.page == ln.page
+                and abs(last.size - ln.size) < 0.6
+                and ln.top - last.bottom < 0.8 * ln.size
+            ):
+                prev.lines.append(ln)
+            else:
+                paras.append(_Para("heading", [ln], level_of[ln.size]))
+            continue
+        bullet = _BULLET.match(ln.text)
+        joins = (
+            prev is not None
+            and prev.kind in ("paragraph", "item")
+            and last is not None
+            and not bullet
+            and last.page == ln.page
+            and abs(last.size - ln.size) < 0.6
+            and -2 < ln.top - last.bottom < 0.6 * max(ln.size, 1)
+            and ln.x0 < prev.lines[0].x0 + 1.5 * ln.size + (8 if prev.kind == "item" else 0)
+            and ln.x0 > prev.lines[0].x0 - 2 * ln.size
+        )
+        # a paragraph running on from the previous page (no end punctuation before the break)
+        runs_on = (
+            prev is not None
+            and prev.kind == "paragraph"
+            and last is not None
+            and last.page == ln.page - 1
+            and not bullet
+            and abs(last.size - ln.size) < 0.6
+            and not re.search(r"[.!?:]$", last.text)
+            and (ln.text[:1].islower() or ln.text[:1] in "(")
+        )
+        if (joins or runs_on) and prev is not None:
+            prev.lines.append(ln)
+        else:
+            paras.append(_Para("item" if bullet else "paragraph", [ln]))
+    return paras
+
+
+class _Builder:
+    def __init__(self, vocabulary: set[str]) -> None:
+        self.parts: list[str] = []
+        self.length = 0
+        self.blocks: list[Block] = []
+        self.vocabulary = vocabulary
+
+    def _put(self, s: str, sep: str) -> int:
+        if self.parts:
+            self.parts.append(sep)
+            self.length += len(sep)
+        start = self.length
+        self.parts.append(s)
+        self.length += len(s)
+        return start
+
+    def lines_block(self, kind: str, lines: list[str], level: int = 0) -> None:
+        start = self._put("\n".join(lines), "\n\n")
+        shown = Mapped()
+        pos = start
+        for i, line in enumerate(lines):
+            body = line
+            if i == 0 and kind == "item":
+                m = _BULLET.match(line)
+                if m:
+                    body = line[m.end() :]
+                    pos += m.end()
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            hyphen = re.search(r"([A-Za-z]+)-$", body)
+            if hyphen and nxt[:1].islower():
+                joined = (hyphen.group(1) + re.match(r"[A-Za-z]*", nxt).group()).lower()  # type: ignore[union-attr]
+                if joined in self.vocabulary:
+                    shown.add_source(self.text_of(start), pos, pos + len(body) - 1)
+                    pos += len(body) + 1
+                    continue
+            shown.add(body, pos, pos + len(body), literal=True)
+            pos += len(body)
+            if nxt:
+                shown.space(pos)
+            pos += 1
+        self.blocks.append(
+            Block(kind, start, start + len("\n".join(lines)) - (0), shown.finish(), level)
+        )
+
+    def text_of(self, start: int) -> str:
+        # the text built so far, padded so absolute offsets index it
+        return "".join(self.parts)
+
+    def table(self, rows: list[list[str]]) -> None:
+        header = rows[0]
+        for k, row in enumerate(rows):
+            line = " | ".join(row)
+            start = self._put(line, "\n\n" if k == 0 else "\n")
+            end = start + len(line)
+            shown = Mapped()
+            if k == 0:
+                shown.add(line, start, end, literal=True)
+                self.blocks.append(Block("header", start, end, shown.finish()))
+            else:
+                shown.add(row_display(row[0], header[1:], row[1:]), start, end, literal=False)
+                self.blocks.append(Block("row", start, end, shown.finish()))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _prominent_line(lines: list[_Line]) -> str:
+    first = [ln for ln in lines if ln.page == 0 and has_letters(ln.text)]
+    if not first:
+        return ""
+    size = max(ln.size for ln in first)
+    top = [ln for ln in first if abs(ln.size - size) < 0.6]
+    return collapse(" ".join(ln.text for ln in top[:3]))
+
+
+def parse_pdf(data: bytes) -> ParsedText:
+    pdf = _open(data)
+    try:
+        try:
+            lines, tables, meta = _read(pdf)
+            pages = len(pdf.pages)
+        except DocumentError:
+            raise
+        except Exception as exc:
+            raise DocumentError(f"unreadable PDF ({type(exc).__name__})") from exc
+    finally:
+        pdf.close()
+    dropped: Counter = Counter()
+    lines = _drop_furniture(lines, pages, dropped)
+    vocabulary = {w.lower() for ln in lines for w in re.findall(r"[A-Za-z]{3,}", ln.text)}
+    builder = _Builder(vocabulary)
+    for para in _paragraphs(lines, tables):
+        if para.table is not None:
+            builder.table(para.table.rows)
+        else:
+            builder.lines_block(para.kind, [ln.text for ln in para.lines], para.level)
+    info_title = collapse(meta.get("Title", ""))
+    out_meta: dict = {"pages": pages}
+    for key in ("Author", "Subject", "Creator", "Producer", "CreationDate"):
+        if meta.get(key):
+            out_meta[key.lower()] = collapse(meta[key])
+    if info_title and not is_generic_title(info_title):
+        title, source = info_title, "metadata"
+    else:
+        title, source = _prominent_line(lines), "first_page"
+        if info_title:
+            out_meta["metadata_title"] = info_title
+    out_meta["title_source"] = source
+    return ParsedText(builder.text, title, builder.blocks, out_meta, dropped, "pdf")

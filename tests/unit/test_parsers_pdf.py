@@ -1,0 +1,90 @@
+import pytest
+from fpdf import FPDF
+from fpdf.enums import EncryptionMethod
+
+from rag_service.core.errors import DocumentError
+from tests.unit.parser_checks import assert_offsets, displays, load, unit_with
+
+FOOTER = "Copyright © 2026 Example Research. All rights reserved."
+PARAGRAPH = (
+    "Median pay for engineers rose by eight percent in the last year, with the largest gains in "
+    "infrastructure roles and the smallest in research positions across all regions surveyed."
+)
+
+
+def _report(*, title: str = "PowerPoint Presentation", user_password: str | None = None) -> bytes:
+    pdf = FPDF()
+    pdf.set_title(title)
+    pdf.set_auto_page_break(False)
+    if user_password is not None:
+        pdf.set_encryption(
+            owner_password="owner-secret",
+            user_password=user_password,
+            encryption_method=EncryptionMethod.AES_128,
+        )
+    for page in (1, 2):
+        pdf.add_page()
+        if page == 1:
+            pdf.set_font("helvetica", "B", 24)
+            pdf.cell(0, 14, "Salary Survey 2026", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("helvetica", size=11)
+            pdf.multi_cell(100, 6, PARAGRAPH)  # wrapped over several lines
+            pdf.ln(6)
+            pdf.cell(0, 8, "$50,000", new_x="LMARGIN", new_y="NEXT")  # chart residue
+        else:
+            pdf.set_font("helvetica", "B", 16)
+            pdf.cell(0, 10, "Pay by sector", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("helvetica", size=11)
+            with pdf.table(col_widths=(50, 40, 40)) as table:
+                for row in (
+                    ("Sector", "Median", "Top decile"),
+                    ("Finance", "$120,000", "$210,000"),
+                    ("Retail", "$80,000", "$130,000"),
+                ):
+                    cells = table.row()
+                    for value in row:
+                        cells.cell(value)
+        pdf.set_y(-15)
+        pdf.set_font("helvetica", size=8)
+        pdf.cell(0, 8, f"{FOOTER} {page + 12}")
+    return bytes(pdf.output())
+
+
+def test_repeated_footer_residue_and_generic_title() -> None:
+    doc, chunks = load("survey.pdf", _report())
+    assert_offsets(doc, chunks)
+    assert "Copyright" not in doc.text and doc.dropped["furniture"] == 2
+    assert "$50,000" not in " ".join(displays(chunks))
+    assert doc.title == "Salary Survey 2026"  # "PowerPoint Presentation" says nothing
+    assert doc.meta["title_source"] == "first_page"
+    assert doc.meta["metadata_title"] == "PowerPoint Presentation"
+
+
+def test_wrapped_lines_join_into_one_paragraph() -> None:
+    doc, chunks = load("survey.pdf", _report())
+    u = unit_with(chunks, "Median pay for engineers")
+    assert u.display == PARAGRAPH
+    assert " ".join(doc.text[u.start : u.end].split()) == PARAGRAPH
+
+
+def test_table_rows_read_against_their_header() -> None:
+    doc, chunks = load("survey.pdf", _report())
+    rows = [u for c in chunks for u in c.units if u.kind == "row"]
+    assert [r.display for r in rows] == [
+        "Finance — Median: $120,000 · Top decile: $210,000",
+        "Retail — Median: $80,000 · Top decile: $130,000",
+    ]
+    assert doc.text[rows[0].start : rows[0].end] == "Finance | $120,000 | $210,000"
+    assert next(c for c in chunks if rows[0] in c.units).heading == "Pay by sector"
+
+
+def test_encrypted_with_empty_user_password_is_read() -> None:
+    doc, chunks = load("locked.pdf", _report(title="Pay Report", user_password=""))
+    assert doc.title == "Pay Report"
+    assert unit_with(chunks, "Median pay for engineers")
+
+
+def test_a_real_password_is_a_clear_error() -> None:
+    with pytest.raises(DocumentError) as info:
+        load("locked.pdf", _report(user_password="secret"))
+    assert "password" in info.value.message
