@@ -20,6 +20,7 @@ word boundaries, so no unit exceeds the model's input.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -160,20 +161,67 @@ def _is_sentence_end(s: str) -> bool:
     return bool(re.search(r"[.!?…][\"'”’)\]]*$", s))
 
 
+_LABEL_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+_BARE_URL = re.compile(r"^<?(?:https?|ftp)://\S+>?$|^www\.\S+$")
+_CODEISH = re.compile(r"[()\[\]{}=<>_/\\|;]|\w\.\w")
+
+
+def is_label(display: str) -> bool:
+    """A paragraph that only labels what follows ("Note", "See also", "Before:", a caption like
+    "Table 3-1: Integer Types"): no sentence, no answer."""
+    words = display.split()
+    if _BARE_URL.match(display):
+        return True
+    return len(words) <= 3 and not _LABEL_END.search(display)
+
+
+def join_interrupted(blocks: list[Block]) -> list[Block]:
+    """A sentence interrupted by a short code line or formula and continued after it ("…
+    declare: `NUMERIC(3, 1)` will round values …") becomes one paragraph, so each half is not
+    a fragment. The span stays contiguous: the code sits between the halves in the text."""
+    out: list[Block] = []
+    for b in blocks:
+        if (
+            b.kind == "paragraph"
+            and len(out) >= 2
+            and out[-1].kind in ("code", "paragraph")
+            and len(out[-1].display) <= 80
+            and out[-2].kind == "paragraph"
+            and not _LABEL_END.search(out[-2].display)
+            and _starts_lower(b.display)
+            and (out[-1].kind == "code" or _CODEISH.search(out[-1].display))
+        ):
+            first, middle = out[-2], out[-1]
+            shown = Mapped()
+            shown.extend(first.shown)
+            shown.extend(middle.shown)
+            shown.extend(b.shown)
+            out[-2:] = [Block("paragraph", first.start, b.end, shown.finish(), first.level)]
+            continue
+        out.append(b)
+    return out
+
+
+def _starts_lower(s: str) -> bool:
+    first = s[:1]
+    return first.isalpha() and first.islower()
+
+
 def block_units(
     block: Block, counter: Callable[[list[str]], list[int]], max_tokens: int = MAX_TOKENS
-) -> tuple[list[Unit], int]:
-    """Answer units of one block, and how many pieces were left out as residue."""
+) -> tuple[list[Unit], Counter]:
+    """Answer units of one block, and what was left out: `residue` (no letters, a bare URL),
+    `label` (a paragraph that only labels what follows)."""
     if block.kind in ("header", "code") or (block.kind == "heading" and not block.answerable):
-        return [], 0
+        return [], Counter()
     display = block.display
     if not display:
-        return [], 0
+        return [], Counter()
     if block.kind in ("row", "heading"):
         if not has_letters(display):
-            return [], 1
+            return [], Counter(residue=1)
         s, e = (block.start, block.end) if block.kind == "row" else block.shown.source_span()
-        return [Unit(block.kind, s, e, display)], 0
+        return [Unit(block.kind, s, e, display)], Counter()
     whole_limit = WHOLE_MAX_CHARS if block.whole else UNIT_MAX_CHARS
     kind = "item" if block.kind == "item" else "text"
     spans: list[tuple[int, int]]
@@ -194,15 +242,17 @@ def block_units(
             else:
                 bounded.extend(_word_spans(display, ss, se, counter, 4 * max_tokens, max_tokens))
         spans = bounded
-    units, residue = [], 0
+    if kind == "text" and has_letters(display) and is_label(display):
+        return [], Counter(label=1)
+    units, left_out = [], Counter()
     for a, b in spans:
         shown = display[a:b]
-        if not has_letters(shown):
-            residue += 1
+        if not has_letters(shown) or _BARE_URL.match(shown):
+            left_out["residue"] += 1
             continue
         s, e = block.shown.source_span(a, b)
         units.append(Unit(kind, s, e, shown))
-    return units, residue
+    return units, left_out
 
 
 def chunk_document(
@@ -217,7 +267,8 @@ def chunk_document(
     A heading starts a new chunk and stays with the text under it; a chunk's `heading` is its
     section path ("Section › Subsection", the document title left out: it is a field of its
     own); its `search_text` is that path (where the chunk does not show it) and the readable
-    text of its blocks. Units with no letters are counted in `doc.dropped["residue"]`.
+    text of its blocks. What no unit was made from is counted in `doc.dropped` (`residue`,
+    `label`).
     """
     if isinstance(doc, str):
         from ingestion.parsers.text import parse_text
@@ -227,7 +278,7 @@ def chunk_document(
     text = doc.text
     counter = token_counter()
     blocks: list[Block] = []
-    for b in doc.blocks:
+    for b in join_interrupted(doc.blocks):
         if b.end <= b.start:
             continue
         too_long = b.end - b.start > max_chars and b.kind not in ("row", "header", "heading")
@@ -283,7 +334,7 @@ def chunk_document(
         groups.append((group_heading, current, current_tokens))
 
     chunks: list[Chunk] = []
-    residue = 0
+    left_out: Counter = Counter()
     for heading, bs, _ in groups:
         start, end = bs[0].start, max(b.end for b in bs)
         # the title is a field of its own: its heading is neither searched here nor a unit
@@ -299,7 +350,7 @@ def chunk_document(
         for b in bs_text:
             us, r = block_units(b, counter, max_tokens)
             units.extend(us)
-            residue += r
+            left_out.update(r)
         if not units:
             continue
         chunks.append(
@@ -313,7 +364,7 @@ def chunk_document(
                 units=units,
             )
         )
-    doc.dropped["residue"] += residue
+    doc.dropped.update(left_out)
     return chunks
 
 

@@ -18,7 +18,7 @@ from ingestion.loaders import load_document
 from rag_service.core.errors import RagError
 
 KINDS = ("heading", "sentence", "text", "item", "row")
-DROPPED = ("furniture", "nav", "toc", "residue")
+DROPPED = ("furniture", "nav", "toc", "residue", "label")
 
 
 @dataclass

@@ -44,6 +44,10 @@ _PAGE_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _CID = re.compile(r"\(cid:\d+\)")
+_MONO_FONT = re.compile(
+    r"mono|courier|consol|menlo|typewriter|inconsolata|(?:^|\+)[A-Z]{0,6}TT\d", re.IGNORECASE
+)
+FIGURE_MARGIN = 24.0  # points around a drawn shape within which small text is a chart label
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _BULLET = re.compile(r"^\s*(?:[•·▪‣◦●○■□➢►✓✔\-–*]|\d{1,2}[.)])\s+")
 _SPACING_ACCENT = re.compile(r"([\u00a8\u00b4\u0060\u02c6\u02dc\u00b8\u02c7])\s?([A-Za-z])")
@@ -64,6 +68,10 @@ class _Line:
     size: float
     bold: bool
     page_height: float
+    mono: bool = False  # set in a monospaced font: code
+    in_figure: bool = False  # near a page's vector graphics: a chart's labels
+    column: int = 0  # 1 for the right column of a two-column page (slides)
+    right: float = 0.0  # the right edge of the text column the line sits in
 
     @property
     def edge(self) -> bool:
@@ -140,37 +148,103 @@ def _read(pdf) -> tuple[list[_Line], list[_Table], dict]:
                 continue
             found.append(t)
             tables.append(_Table(n, t.bbox[1], rows))
+        shapes = [
+            (g["x0"], g["top"], g["x1"], g["bottom"])
+            for g in (*page.curves, *page.rects, *page.lines)
+            if g["x1"] - g["x0"] < 0.9 * float(page.width)
+        ]
+        if len(shapes) < 10:
+            shapes = []  # a rule or a box here and there is layout, not a figure
+        page_lines: list[_Line] = []
+        split_x: list[float] = []
         for ln in page.extract_text_lines(x_tolerance_ratio=0.15, return_chars=True, strip=True):
-            text = _fix_text(_CID.sub("", ln["text"])).strip()
-            if not text.strip():
-                continue
-            mid = (ln["top"] + ln["bottom"]) / 2
-            cx = (ln["x0"] + ln["x1"]) / 2
-            if any(
-                t.bbox[1] - 1 <= mid <= t.bbox[3] + 1 and t.bbox[0] - 1 <= cx <= t.bbox[2] + 1
-                for t in found
-            ):
-                continue
-            sizes = Counter(round(c["size"], 1) for c in ln["chars"] if not c["text"].isspace())
-            size = sizes.most_common(1)[0][0] if sizes else 0.0
-            bold = sum(
-                "bold" in (c.get("fontname") or "").lower() for c in ln["chars"]
-            ) > 0.6 * len(ln["chars"])
-            lines.append(
-                _Line(
-                    n,
-                    text,
-                    ln["top"],
-                    ln["bottom"],
-                    ln["x0"],
-                    ln["x1"],
-                    size,
-                    bold,
-                    float(page.height),
+            for k, chars in enumerate(_segments(ln["chars"])):
+                text = _fix_text(_CID.sub("", _chars_text(chars))).strip()
+                if not text:
+                    continue
+                x0, x1 = chars[0]["x0"], max(c["x1"] for c in chars)
+                top = min(c["top"] for c in chars)
+                bottom = max(c["bottom"] for c in chars)
+                mid, cx = (top + bottom) / 2, (x0 + x1) / 2
+                if any(
+                    t.bbox[1] - 1 <= mid <= t.bbox[3] + 1 and t.bbox[0] - 1 <= cx <= t.bbox[2] + 1
+                    for t in found
+                ):
+                    continue
+                if k:
+                    split_x.append(x0)
+                sizes = Counter(round(c["size"], 1) for c in chars)
+                size = sizes.most_common(1)[0][0]
+                fonts = [c.get("fontname") or "" for c in chars]
+                bold = sum("bold" in f.lower() for f in fonts) > 0.6 * len(fonts)
+                mono = sum(bool(_MONO_FONT.search(f)) for f in fonts) > 0.6 * len(fonts)
+                in_figure = any(
+                    gx0 - FIGURE_MARGIN <= cx <= gx1 + FIGURE_MARGIN
+                    and gtop - FIGURE_MARGIN <= mid <= gbottom + FIGURE_MARGIN
+                    for gx0, gtop, gx1, gbottom in shapes
                 )
-            )
+                page_lines.append(
+                    _Line(
+                        n, text, top, bottom, x0, x1, size, bold, float(page.height), mono,
+                        in_figure,
+                    )
+                )  # fmt: skip
+        _assign_columns(page_lines, split_x)
+        lines.extend(page_lines)
     meta = {k: str(v) for k, v in (pdf.metadata or {}).items() if isinstance(v, str | int | float)}
     return lines, tables, meta
+
+
+COLUMN_GAP = 1.5  # a gap between characters this many times the font size splits a line
+
+
+def _segments(chars: list[dict]) -> list[list[dict]]:
+    """A line's characters cut where a wide gap separates them (two slide columns side by
+    side, a label and its value far apart)."""
+    chars = sorted((c for c in chars if not c["text"].isspace()), key=lambda c: c["x0"])
+    out: list[list[dict]] = []
+    for c in chars:
+        if out and c["x0"] - out[-1][-1]["x1"] > COLUMN_GAP * max(c["size"], 1.0):
+            out.append([c])
+        elif out:
+            out[-1].append(c)
+        else:
+            out.append([c])
+    return out
+
+
+def _chars_text(chars: list[dict]) -> str:
+    """Text of a run of characters, a space where the gap exceeds 0.15 of the font size (as
+    pdfplumber's x_tolerance_ratio reads word breaks)."""
+    parts: list[str] = []
+    prev = None
+    for c in chars:
+        if prev is not None and c["x0"] - prev["x1"] > 0.15 * max(c["size"], 1.0):
+            parts.append(" ")
+        parts.append(c["text"])
+        prev = c
+    return "".join(parts)
+
+
+def _assign_columns(lines: list[_Line], split_x: list[float]) -> None:
+    """Two columns on a page (slides): when several lines split at about the same x, the
+    lines from there rightwards are read after the left column. Each line learns the right
+    edge of its column, which tells a full line from a paragraph's last."""
+    if len(split_x) >= 3:
+        split_x.sort()
+        median = split_x[len(split_x) // 2]
+        near = [x for x in split_x if abs(x - median) <= 25]
+        if len(near) >= 3:
+            boundary = min(near) - 2
+            for ln in lines:
+                if ln.x0 >= boundary:
+                    ln.column = 1
+    for col in (0, 1):
+        members = [ln for ln in lines if ln.column == col]
+        if members:
+            right = max(ln.x1 for ln in members)
+            for ln in members:
+                ln.right = right
 
 
 def _body_size(lines: list[_Line]) -> float:
@@ -195,8 +269,10 @@ def _drop_furniture(lines: list[_Line], pages: int, dropped: Counter) -> list[_L
             dropped["furniture"] += 1
         elif not _WORD.search(ln.text) and len(ln.text) < 40:
             dropped["residue"] += 1  # axis labels, bare figures, sub- and superscripts
-        elif ln.size < 0.8 * body and len(ln.text) < 15:
-            dropped["residue"] += 1
+        elif (ln.size < 0.8 * body and len(ln.text) < 15) or (
+            ln.in_figure and ln.size < 0.9 * body
+        ):
+            dropped["residue"] += 1  # sub- and superscripts, a chart's labels and legends
         else:
             kept.append(ln)
     return kept
@@ -206,11 +282,11 @@ def _paragraphs(lines: list[_Line], tables: list[_Table]) -> list[_Para]:
     body = _body_size(lines)
     heading_sizes = sorted({ln.size for ln in lines if ln.size >= body * 1.08}, reverse=True)
     level_of = {s: i + 1 for i, s in enumerate(heading_sizes)}
-    items: list[tuple[int, float, object]] = [(ln.page, ln.top, ln) for ln in lines]
-    items += [(t.page, t.top, t) for t in tables]
-    items.sort(key=lambda x: (x[0], x[1]))
+    items: list[tuple[int, int, float, object]] = [(ln.page, ln.column, ln.top, ln) for ln in lines]
+    items += [(t.page, 0, t.top, t) for t in tables]
+    items.sort(key=lambda x: (x[0], x[1], x[2]))
     paras: list[_Para] = []
-    for _, _, obj in items:
+    for _, _, _, obj in items:
         if isinstance(obj, _Table):
             paras.append(_Para("table", table=obj))
             continue
@@ -236,6 +312,18 @@ def _paragraphs(lines: list[_Line], tables: list[_Table]) -> list[_Para]:
             else:
                 paras.append(_Para("heading", [ln], level_of[ln.size]))
             continue
+        if ln.mono:
+            if (
+                prev
+                and prev.kind == "code"
+                and last
+                and last.page == ln.page
+                and ln.top - last.bottom < 1.2 * max(ln.size, 1)
+            ):
+                prev.lines.append(ln)
+            else:
+                paras.append(_Para("code", [ln]))
+            continue
         bullet = _BULLET.match(ln.text)
         joins = (
             prev is not None
@@ -247,6 +335,8 @@ def _paragraphs(lines: list[_Line], tables: list[_Table]) -> list[_Para]:
             and -2 < ln.top - last.bottom < 0.6 * max(ln.size, 1)
             and ln.x0 < prev.lines[0].x0 + 1.5 * ln.size + (8 if prev.kind == "item" else 0)
             and ln.x0 > prev.lines[0].x0 - 2 * ln.size
+            and last.column == ln.column
+            and not _would_have_fit(last, ln)
         )
         # a paragraph running on from the previous page (no end punctuation before the break)
         runs_on = (
@@ -263,7 +353,78 @@ def _paragraphs(lines: list[_Line], tables: list[_Table]) -> list[_Para]:
             prev.lines.append(ln)
         else:
             paras.append(_Para("item" if bullet else "paragraph", [ln]))
+    return _lists(_join_interrupted(paras))
+
+
+def _lists(paras: list[_Para]) -> list[_Para]:
+    """Runs of short paragraphs without end punctuation starting at about the same x (a
+    slide's bullets and sub-bullets, whose markers are drawn, not written) are list items."""
+
+    def listy(p: _Para) -> bool:
+        return (
+            p.kind in ("paragraph", "item")
+            and len(p.lines) <= 2
+            and not re.search(r"[.!?]$", p.lines[-1].text)
+        )
+
+    i = 0
+    while i < len(paras):
+        j = i
+        while (
+            j + 1 < len(paras)
+            and listy(paras[i])
+            and listy(paras[j + 1])
+            and paras[j + 1].lines[0].page == paras[i].lines[0].page
+            and paras[j + 1].lines[0].column == paras[i].lines[0].column
+            and abs(paras[j + 1].lines[0].x0 - paras[i].lines[0].x0) <= 4 * paras[i].lines[0].size
+        ):
+            j += 1
+        if j > i:
+            for p in paras[i : j + 1]:
+                p.kind = "item"
+        i = j + 1
     return paras
+
+
+def _would_have_fit(last: _Line, ln: _Line) -> bool:
+    """Was there room at the end of `last` for the first word of `ln`? Then `last` ended its
+    paragraph (or list item) rather than being wrapped."""
+    first_word = ln.text.split(None, 1)[0] if ln.text.split() else ""
+    width = 0.5 * ln.size * (len(first_word) + 1)
+    return last.x1 + width < last.right - 0.5 * ln.size
+
+
+def _join_interrupted(paras: list[_Para]) -> list[_Para]:
+    """A paragraph interrupted by a displayed formula, a code line or a floating table, and
+    continued after it in lower case, becomes one paragraph again: formulas and code lines join
+    it in place, tables float after it."""
+    out: list[_Para] = []
+    for para in paras:
+        first = para.lines[0].text if para.lines else ""
+        joined = False
+        if para.kind == "paragraph" and first[:1].isalpha() and first[:1].islower():
+            between: list[_Para] = []
+            k = len(out) - 1
+            while k >= 0 and len(between) < 4:
+                cand = out[k]
+                if cand.kind == "paragraph" and not re.search(r"[.!?:]$", cand.lines[-1].text):
+                    inline = [b for b in between if b.kind != "table"]
+                    if all(
+                        b.kind == "code" or sum(len(x.text) for x in b.lines) <= 100 for b in inline
+                    ):
+                        for b in reversed(inline):
+                            cand.lines.extend(b.lines)
+                        cand.lines.extend(para.lines)
+                        out[k + 1 :] = [b for b in reversed(between) if b.kind == "table"]
+                        joined = True
+                    break
+                if cand.kind in ("heading", "item"):
+                    break
+                between.append(cand)
+                k -= 1
+        if not joined:
+            out.append(para)
+    return out
 
 
 class _Builder:
@@ -309,6 +470,13 @@ class _Builder:
         self.blocks.append(
             Block(kind, start, start + len("\n".join(lines)) - (0), shown.finish(), level)
         )
+
+    def code(self, lines: list[str]) -> None:
+        body = "\n".join(lines)
+        start = self._put(body, "\n\n")
+        shown = Mapped()
+        shown.add(body, start, start + len(body), literal=True)
+        self.blocks.append(Block("code", start, start + len(body), shown.finish()))
 
     def text_of(self, start: int) -> str:
         # the text built so far, padded so absolute offsets index it
@@ -359,7 +527,9 @@ def parse_pdf(data: bytes) -> ParsedText:
     vocabulary = {w.lower() for ln in lines for w in re.findall(r"[A-Za-z]{3,}", ln.text)}
     builder = _Builder(vocabulary)
     for para in _paragraphs(lines, tables):
-        if para.table is not None:
+        if para.kind == "code":
+            builder.code([ln.text for ln in para.lines])
+        elif para.table is not None:
             builder.table(para.table.rows)
         else:
             builder.lines_block(para.kind, [ln.text for ln in para.lines], para.level)

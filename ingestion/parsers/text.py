@@ -295,15 +295,21 @@ class _TextParser:
             cells = [[(a, b) for a, b in _pipe_cells(ln.text)] for ln in rows]
         else:
             cells = [_split_cells(ln) for ln in rows]
-            counts = {len(c) for c in cells}
-            if len(counts) != 1 or min(counts) < 2 or len(rows) < 3:
+            counts = [len(c) for c in cells]
+            if min(counts) < 2 or len(rows) < 3 or max(counts) != counts[0]:
                 return False
-            if min(counts) < 3 and len(rows) == len(run):
+            if sum(1 for n in counts if n == counts[0]) < 0.7 * len(rows):
+                return False  # ragged: prose with double spaces after full stops
+            if counts[0] < 3 and len(rows) == len(run):
                 return False  # two aligned columns without a rule: a letterhead, not a table
-            # columns must start at the same positions (within 2 characters)
             starts = [[ln.indent + a for a, _ in c] for ln, c in zip(rows, cells, strict=True)]
-            if any(abs(x - y) > 2 for s in starts[1:] for x, y in zip(s, starts[0], strict=False)):
-                return False
+            # columns must line up: their starts or their ends (right-aligned numbers)
+            ends = [[ln.indent + b for _, b in c] for ln, c in zip(rows, cells, strict=True)]
+            for k in range(len(cells[0])):  # the header may be centred: data rows decide
+                col_s = [s[k] for s in starts[1:] if k < len(s)]
+                col_e = [e[k] for e in ends[1:] if k < len(e)]
+                if max(col_s) - min(col_s) > 2 and max(col_e) - min(col_e) > 2:
+                    return False
         header = [collapse(rows[0].text[a:b]) for a, b in cells[0]]
         self.blocks.append(
             Block(
@@ -359,9 +365,24 @@ class _TextParser:
 
     # -- hard-wrapped text ------------------------------------------------------------------
     def wrapped(self, groups: list[list[_Line]], width: int) -> None:
+        indents = Counter(ln.indent for run in groups for ln in run if len(ln.text) > 0.6 * width)
+        body_indent = indents.most_common(1)[0][0] if indents else 0
         for gi, run in enumerate(groups):
             next_group = groups[gi + 1] if gi + 1 < len(groups) else None
+            if gi == 0 and all(_LETTERHEAD.search(ln.text) for ln in run[: max(1, len(run) - 2)]):
+                self.dropped["furniture"] += len(run)  # a memo's letterhead: authors, dates
+                continue
             if self._aligned_table(run):
+                continue
+            if len(run) > 3 and len(_split_cells(run[0])) == 1 and self._aligned_table(run[1:]):
+                self.blocks.insert(  # a caption line, then its table
+                    len(self.blocks) - sum(1 for b in self.blocks if b.start >= run[1].start),
+                    Block("paragraph", run[0].start, run[0].end, _mapped_lines(self.text, run[:1])),
+                )
+                continue
+            if _is_code(run, body_indent):
+                s, e = run[0].start, run[-1].end
+                self.blocks.append(Block("code", s, e, Mapped.of_source(self.text, s, e)))
                 continue
             self._wrapped_run(run, width, next_group)
 
@@ -386,17 +407,27 @@ class _TextParser:
                 self._definition(ln, run[i + 1 : j], split=column)
                 i = j
                 continue
-            # a hanging-indent definition: a short term, then deeper-indented lines
             if (
-                not bullet
-                and i + 1 < len(run)
-                and run[i + 1].indent > ln.indent
-                and len(ln.text) <= 60
+                column
+                and i + 1 >= len(run)
+                and len(column.group()) - len(column["term"]) >= 3
+                and self.blocks
+                and self.blocks[-1].whole
             ):
+                self._definition(ln, [], split=column)  # "day      A period of 24 hours."
+                i += 1
+                continue
+            # a hanging indent: a term (or a reference's first line), then deeper lines
+            if not bullet and i + 1 < len(run) and run[i + 1].indent > ln.indent:
                 j = i + 1
                 while j < len(run) and run[j].indent > ln.indent:
                     j += 1
-                self._definition(ln, run[i + 1 : j])
+                if len(ln.text) <= 60:
+                    self._definition(ln, run[i + 1 : j])
+                else:
+                    para = run[i:j]
+                    m = _mapped_lines(self.text, para)
+                    self.blocks.append(Block("paragraph", para[0].start, para[-1].end, m))
                 i = j
                 continue
             j = i + 1
@@ -447,10 +478,29 @@ class _TextParser:
         if split:
             m.space(term.start + split.end())
             m.add_source(self.text, term.start + split.end(), term.end)
+        end = body[-1].end if body else term.end
         for ln in body:
             m.space(ln.start)
             m.add_source(self.text, ln.start, ln.end)
-        self.blocks.append(Block("item", term.start, body[-1].end, m.finish(), whole=True))
+        self.blocks.append(Block("item", term.start, end, m.finish(), whole=True))
+
+
+_GRAMMAR_RULE = re.compile(r"^[\w.-]+\s*(?:=|::=|:=|=/)\s+\S|^/\*.*\*/$")
+_LETTERHEAD = re.compile(r"\S\s{8,}\S|^\s{20,}\S")
+_CODE_CHARS = re.compile(r"[=;{}<>|\\]|/\*|\*/|--|::|\[[^\]]*\]|^\S+:\s+\S+$|^\S+\s+=")
+
+
+def _is_code(run: list[_Line], body_indent: int) -> bool:
+    """An indented group of lines that is not prose: grammar rules, examples, dumps."""
+    if not run or _BULLET.match(run[0].text):
+        return False
+    codeish = sum(1 for ln in run if _CODE_CHARS.search(ln.text))
+    sentences = sum(1 for ln in run if re.search(r"[a-z]{3,}[.!?]$", ln.text))
+    if min(ln.indent for ln in run) > body_indent:
+        return codeish >= 0.5 * len(run) and sentences <= 0.25 * len(run)
+    if len(run) == 1:
+        return bool(_GRAMMAR_RULE.match(run[0].text))
+    return codeish >= 0.8 * len(run) and sentences == 0
 
 
 def _pipe_cells(line: str) -> list[tuple[int, int]]:
