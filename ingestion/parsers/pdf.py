@@ -204,6 +204,9 @@ def _segments(chars: list[dict]) -> list[list[dict]]:
     chars = sorted((c for c in chars if not c["text"].isspace()), key=lambda c: c["x0"])
     out: list[list[dict]] = []
     for c in chars:
+        last = out[-1][-1] if out else None
+        if last and last["text"] == c["text"] and abs(last["x0"] - c["x0"]) < 0.01:
+            continue  # a ligature ("ﬁ") is listed once per letter it stands for
         if out and c["x0"] - out[-1][-1]["x1"] > COLUMN_GAP * max(c["size"], 1.0):
             out.append([c])
         elif out:
@@ -386,6 +389,13 @@ def _lists(paras: list[_Para]) -> list[_Para]:
     return paras
 
 
+_CAPTION = re.compile(r"^(?:Table|Figure|Fig\.|Exhibit|Chart|Listing)\s+[\dA-Z]+[.:]?\s", re.I)
+
+
+def _is_caption(p: _Para) -> bool:
+    return p.kind == "paragraph" and bool(_CAPTION.match(p.lines[0].text))
+
+
 def _would_have_fit(last: _Line, ln: _Line) -> bool:
     """Was there room at the end of `last` for the first word of `ln`? Then `last` ended its
     paragraph (or list item) rather than being wrapped."""
@@ -400,7 +410,7 @@ def _join_interrupted(paras: list[_Para]) -> list[_Para]:
     it in place, tables float after it."""
     out: list[_Para] = []
     for para in paras:
-        first = para.lines[0].text if para.lines else ""
+        first = (para.lines[0].text if para.lines else "").lstrip("(")
         joined = False
         if para.kind == "paragraph" and first[:1].isalpha() and first[:1].islower():
             between: list[_Para] = []
@@ -408,14 +418,15 @@ def _join_interrupted(paras: list[_Para]) -> list[_Para]:
             while k >= 0 and len(between) < 4:
                 cand = out[k]
                 if cand.kind == "paragraph" and not re.search(r"[.!?:]$", cand.lines[-1].text):
-                    inline = [b for b in between if b.kind != "table"]
+                    floats = [b for b in between if b.kind == "table" or _is_caption(b)]
+                    inline = [b for b in between if b not in floats]
                     if all(
                         b.kind == "code" or sum(len(x.text) for x in b.lines) <= 100 for b in inline
                     ):
                         for b in reversed(inline):
                             cand.lines.extend(b.lines)
                         cand.lines.extend(para.lines)
-                        out[k + 1 :] = [b for b in reversed(between) if b.kind == "table"]
+                        out[k + 1 :] = list(reversed(floats))
                         joined = True
                     break
                 if cand.kind in ("heading", "item"):

@@ -547,10 +547,26 @@ def parse_text(text: str, title: str = "") -> ParsedText:
                 groups[-1].append(ln)
             prev_n = ln.n
         parser.wrapped(groups, width)
-    meta = {"wrapped": width is not None}
+    meta: dict = {"wrapped": width is not None}
     if width:
         meta["wrap_width"] = width
+        if not title and (centred := _centred_title(parser.blocks, lines, width)):
+            title = centred
+            meta["title_source"] = "centred_heading"
     return ParsedText(text, title, parser.blocks, meta, parser.dropped, "text")
+
+
+def _centred_title(blocks: list[Block], lines: list[_Line | None], width: int) -> str:
+    """A wrapped document's title is its first heading when set centred (an RFC's, a memo's)."""
+    by_start = {ln.start: ln for ln in lines if ln}
+    for b in blocks[:6]:
+        if b.kind != "heading":
+            continue
+        ln = by_start.get(b.start)
+        if ln and ln.indent >= 8 and abs(ln.indent - (width - ln.width)) <= 12:
+            return b.display
+        break
+    return ""
 
 
 if __name__ == "__main__":  # pragma: no cover - a quick look at a file's blocks

@@ -88,3 +88,15 @@ def test_a_real_password_is_a_clear_error() -> None:
     with pytest.raises(DocumentError) as info:
         load("locked.pdf", _report(user_password="secret"))
     assert "password" in info.value.message
+
+
+def test_ligatures_listed_once_per_letter_are_read_once() -> None:
+    from ingestion.parsers.pdf import _chars_text, _fix_text, _segments
+
+    def char(text: str, x0: float) -> dict:
+        return {"text": text, "x0": x0, "x1": x0 + 5, "size": 10.0}
+
+    chars = [char("o", 0), char("ﬃ", 5), char("ﬃ", 5), char("ﬃ", 5), char("c", 10),
+             char("e", 15), char("N", 60), char("o", 65)]  # fmt: skip
+    segments = _segments(chars)
+    assert [_fix_text(_chars_text(s)) for s in segments] == ["office", "No"]  # a wide gap splits
