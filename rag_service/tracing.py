@@ -85,6 +85,8 @@ class _GenerationSpan:
         output: Any = None,
         model: str | None = None,
         usage: dict[str, int] | None = None,
+        cost_usd: float | None = None,
+        metadata: dict[str, Any] | None = None,
         **_: Any,
     ) -> None:
         details = None
@@ -93,7 +95,10 @@ class _GenerationSpan:
                 "input": usage.get("input_tokens", 0),
                 "output": usage.get("output_tokens", 0),
             }
-        self._obs.update(output=output, model=model, usage_details=details)
+        cost = {"total": cost_usd} if cost_usd is not None else None
+        self._obs.update(
+            output=output, model=model, usage_details=details, cost_details=cost, metadata=metadata
+        )
 
 
 class LangfuseTracer(Tracer):

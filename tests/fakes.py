@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ class Reply:
     body: Any = None  # JSON-serialisable, or bytes sent as is
     sse: list[tuple[str | None, Any]] | None = None  # (event name or None, data) frames
     delay_s: float = 0.0
+    frame_delay_s: float = 0.0  # between server-sent events (a slow model)
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -32,10 +34,17 @@ class Seen:
     body: Any
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # many clients at once (the default backlog is 5)
+    daemon_threads = True
+
+
 class FakeServer:
     def __init__(self, replies: list[Reply] | None = None) -> None:
         self.replies = list(replies or [])
         self.requests: list[Seen] = []
+        self.active = 0  # requests being answered right now
+        self.finished = 0  # ... and answered (or abandoned by the client) since the start
         self._lock = threading.Lock()
         server = self
 
@@ -56,10 +65,17 @@ class FakeServer:
                     reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
                 if callable(reply):
                     reply = reply(self.path, body)
-                if reply.delay_s:
-                    time.sleep(reply.delay_s)
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self._send(reply)
+                with server._lock:
+                    server.active += 1
+                try:
+                    if reply.delay_s:
+                        time.sleep(reply.delay_s)
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self._send(reply)
+                finally:
+                    with server._lock:
+                        server.active -= 1
+                        server.finished += 1
 
             def _send(self, reply: Reply) -> None:
                 self.send_response(reply.status)
@@ -69,6 +85,8 @@ class FakeServer:
                     self.send_header("content-type", "text/event-stream")
                     self.end_headers()
                     for event, data in reply.sse:
+                        if reply.frame_delay_s:
+                            time.sleep(reply.frame_delay_s)
                         frame = "" if event is None else f"event: {event}\n"
                         payload = data if isinstance(data, str) else json.dumps(data)
                         self.wfile.write(f"{frame}data: {payload}\n\n".encode())
@@ -82,7 +100,7 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -297,5 +315,169 @@ def judge(dim: int = 8) -> Any:
         schema = json.loads(raw)
         content = json.dumps(_instance(schema, schema.get("$defs", {})))
         return openai_completion(content, model=body["model"])
+
+    return reply
+
+
+# -- a scripted LLM: replies rendered against the passages the service actually sent -------------
+_PASSAGE = re.compile(r'<passage n="(\d+)"[^>]*>\n(.*?)\n</passage>', re.DOTALL)
+
+
+def passages_sent(body: Any) -> dict[int, str]:
+    """Passage number → text, from an OpenAI or Anthropic request body (text prompt, or
+    Anthropic `document` blocks, numbered from 1 in order)."""
+    if "messages" not in body:
+        return {}
+    content = body["messages"][-1]["content"]
+    if isinstance(content, list):
+        docs = [b["source"]["data"] for b in content if b.get("type") == "document"]
+        if docs:
+            return {i + 1: d for i, d in enumerate(docs)}
+        content = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+    return {int(n): text for n, text in _PASSAGE.findall(content)}
+
+
+def question_sent(body: Any) -> str:
+    content = body["messages"][-1]["content"]
+    if isinstance(content, list):
+        content = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+    return content.rsplit("Question:", 1)[-1].strip()
+
+
+def render(template: str, passages: dict[int, str], needle: str) -> str:
+    """`{n}`: the passage holding `needle` (99 when none does); `{m}`: another one."""
+    n = next((k for k, text in passages.items() if needle in text), 99)
+    m = next((k for k in passages if k != n), n)
+    return template.replace("{n}", str(n)).replace("{m}", str(m))
+
+
+def pieces_of(text: str, size: int = 7) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def anthropic_cited_message(
+    blocks: list[tuple[str, list[dict]]], model: str = "claude-test"
+) -> Reply:
+    """A Messages reply whose text blocks carry native `char_location` citations."""
+    content = []
+    for text, cites in blocks:
+        block: dict[str, Any] = {"type": "text", "text": text}
+        if cites:
+            block["citations"] = cites
+        content.append(block)
+    return Reply(
+        body={
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 150, "output_tokens": 40},
+        }
+    )
+
+
+def anthropic_cited_stream(
+    blocks: list[tuple[str, list[dict]]], model: str = "claude-test"
+) -> Reply:
+    """The same reply as server-sent events (`citations_delta` then `text_delta` per block)."""
+    frames: list[tuple[str | None, Any]] = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 150, "output_tokens": 1},
+                },
+            },
+        )
+    ]
+    for i, (text, cites) in enumerate(blocks):
+        start = {"type": "text", "text": ""}
+        if cites:
+            start["citations"] = []
+        frames.append(
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": i, "content_block": start},
+            )
+        )
+        for c in cites:
+            frames.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "citations_delta", "citation": c},
+                    },
+                )
+            )
+        for p in pieces_of(text):
+            frames.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "text_delta", "text": p},
+                    },
+                )
+            )
+        frames.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
+    frames += [
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 40},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return Reply(sse=frames)
+
+
+def char_location(passages: dict[int, str], n: int, quote: str) -> dict:
+    """A native citation of `quote` in passage `n` (document index n - 1)."""
+    text = passages[n]
+    start = text.index(quote)
+    return {
+        "type": "char_location",
+        "cited_text": quote,
+        "document_index": n - 1,
+        "document_title": f"Passage {n}",
+        "start_char_index": start,
+        "end_char_index": start + len(quote),
+    }
+
+
+def scripted(answer: Any) -> Any:
+    """A reply function for both wire formats: `answer(body)` returns the reply text (or, for
+    Anthropic, a list of (text, citations) blocks), sent as the request asked (stream or not)."""
+
+    def reply(path: str, body: Any) -> Reply:
+        out = answer(body)
+        streaming = bool(body.get("stream"))
+        model = body.get("model", "test-model")
+        if path.endswith("/messages"):
+            blocks = out if isinstance(out, list) else [(out, [])]
+            if streaming:
+                return anthropic_cited_stream(blocks, model)
+            return anthropic_cited_message(blocks, model)
+        text = out if isinstance(out, str) else "".join(t for t, _ in out)
+        if streaming:
+            return openai_stream(pieces_of(text), model)
+        return openai_completion(text, model)
 
     return reply

@@ -19,7 +19,7 @@ from rag_service.api.access import AccessControl
 from rag_service.api.metrics import Metrics
 from rag_service.api.routes import ask, documents, health, search
 from rag_service.core.config import Settings, get_settings
-from rag_service.core.errors import RagError, RateLimited, Unauthorized
+from rag_service.core.errors import RagError, RateLimited, Unauthorized, UpstreamBusy
 from rag_service.services import Services, open_services
 
 log = logging.getLogger("rag_service.api")
@@ -32,7 +32,7 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
 
 def error_response(exc: RagError) -> JSONResponse:
     response = _error(exc.status, exc.code, exc.message)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | UpstreamBusy):
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     elif isinstance(exc, Unauthorized):
         response.headers["WWW-Authenticate"] = "Bearer"

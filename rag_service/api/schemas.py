@@ -34,6 +34,16 @@ class Citation(BaseModel):
     score: float
 
 
+class Verification(BaseModel):
+    claims: int = Field(description="Claims the model's answer was split into.")
+    verified: int = Field(
+        description="Claims whose figures, names and negations were found "
+        "in a span of a cited passage: the answer is made of these."
+    )
+    dropped: int = Field(description="Claims removed from the answer as unsupported.")
+    mode: str = Field(description="How the model cited: text, json or native.")
+
+
 class AskResponse(BaseModel):
     answer: str
     answerable: bool
@@ -45,6 +55,12 @@ class AskResponse(BaseModel):
     confidence: float | None = Field(None, description="The best evidence's reranker score.")
     timings_ms: dict[str, float]
     trace_id: str | None = None
+    verification: Verification | None = Field(
+        None, description="LLM answers: what the claim verifier found (None for verbatim answers)."
+    )
+    cost_usd: float | None = Field(
+        None, description="Estimated cost of the LLM call in USD (None when the price is unknown)."
+    )
 
 
 class UnitOut(BaseModel):

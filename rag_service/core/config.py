@@ -74,6 +74,25 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(30.0, alias="RAG_LLM_TIMEOUT", gt=0)
     llm_max_retries: int = Field(2, alias="RAG_LLM_MAX_RETRIES", ge=0)
     llm_max_tokens: int = Field(400, alias="RAG_LLM_MAX_TOKENS", ge=16)
+    # How each provider is asked to cite: OpenAI `json` (structured outputs) or `text`; `auto`
+    # = json for api.openai.com, text for other OpenAI-compatible servers. Anthropic `native`
+    # (its citations API) or `text`.
+    openai_output: Literal["auto", "json", "text"] = Field("auto", alias="RAG_OPENAI_OUTPUT")
+    anthropic_output: Literal["auto", "native", "text"] = Field(
+        "auto", alias="RAG_ANTHROPIC_OUTPUT"
+    )
+    # Prompt tokens (system + passages + question + the reply's max tokens) per LLM call.
+    llm_context_tokens: int = Field(16_000, alias="RAG_LLM_CONTEXT_TOKENS", ge=1000)
+    llm_max_concurrency: int = Field(16, alias="RAG_LLM_MAX_CONCURRENCY", ge=0)
+    # In LLM mode only this retrieval floor (the best unit's relevance) decides whether the
+    # model is called; the verifier, not the offline gate, decides what ships.
+    llm_min_relevance: float = Field(0.05, alias="RAG_LLM_MIN_RELEVANCE", ge=0, le=1)
+    # USD per million input / output tokens, for the cost estimate (a table covers known models).
+    llm_price_input: float | None = Field(None, alias="RAG_LLM_PRICE_INPUT", ge=0)
+    llm_price_output: float | None = Field(None, alias="RAG_LLM_PRICE_OUTPUT", ge=0)
+    system_prompt_file: Path | None = Field(None, alias="RAG_SYSTEM_PROMPT_FILE")
+    # What the documents are, for the prompt; default: their titles, or "the documents provided".
+    corpus_description: str | None = Field(None, alias="RAG_CORPUS_DESCRIPTION")
 
     # Tracing (Langfuse): on only when both keys are set.
     langfuse_public_key: str | None = Field(None, alias="LANGFUSE_PUBLIC_KEY")

@@ -75,3 +75,13 @@ class UpstreamAuthError(RagError):
     """The LLM provider refused our credentials: a configuration problem on the server side."""
 
     status, code = 502, "upstream_configuration_error"
+
+
+class UpstreamBusy(RagError):
+    """Too many LLM calls in flight (RAG_LLM_MAX_CONCURRENCY): retry after `retry_after_s`."""
+
+    status, code = 503, "upstream_busy"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -75,7 +75,7 @@ _FRAMING = re.compile(
     re.IGNORECASE,
 )
 _REFUSAL = re.compile(
-    r"\b(?:not|no|n't|cannot|unable)\b[^.]{0,60}\b(?:contain|mention|say|state|specify|provide"
+    r"(?:\b(?:not|no|cannot|unable)\b|n't\b)[^.]{0,60}\b(?:contain|mention|say|state|specify|provide"
     r"|include|detail|answer|information|data|cover|address|discuss|find|found|know|determine)"
     r"|\b(?:i (?:do not|don't|cannot|can't|could not|couldn't|am unable to))\b",
     re.IGNORECASE,
@@ -643,7 +643,7 @@ def _entities(text: str) -> list[str]:
     out: list[str] = []
     run: list[str] = []
     start_of_sentence = True
-    for m in re.finditer(r"[A-Za-z][A-Za-z0-9'’&.-]*[A-Za-z0-9]|[A-Za-z]|[.!?:;,()\n]", text):
+    for m in re.finditer(r"[A-Za-z][A-Za-z0-9'’&./-]*[A-Za-z0-9]|[A-Za-z]|[.!?:;,()\n]", text):
         tok = m.group(0)
         if tok in ",()":
             if run:
@@ -751,9 +751,10 @@ def _borrowed_subject(claim: Facts, parts: tuple[str, ...]) -> str | None:
     ("… AI Engineer salary …. In London, the median rises to £85,000"), but not when the
     sentence holding its figures names something the claim leaves out: "the UK median is
     £85,000" moves London's figure to the UK. Returns that left-out name."""
+    sentences = [pt[a:b] for pt in parts for a, b in sentence_spans(pt)]
     holding = [
         pt
-        for pt in parts
+        for pt in sentences
         if all(any(q.matches(s) for s in extract_facts(pt).quantities) for q in claim.quantities)
     ]
     claim_stems = set(claim.words) | {_stem(w) for e in claim.entities for w in _WORD.findall(e)}
@@ -903,7 +904,8 @@ class ClaimResult:
 
 def verify_claim(claim: Claim, passages: list[Passage]) -> ClaimResult:
     """Find the span that supports `claim` in the passages it cites (every passage when it
-    cites none): the model's quote first, else the best sentence or pair of sentences."""
+    cites none): the model's quote first, else the best sentence or pair of sentences, else
+    the fewest sentences (or quotes) that together hold all its checkable content."""
     by_n = {p.n: p for p in passages}
     cited = [by_n[n] for n in claim.passages if n in by_n]
     if claim.passages and not cited:
@@ -911,9 +913,9 @@ def verify_claim(claim: Claim, passages: list[Passage]) -> ClaimResult:
     pool = cited or passages
     facts = extract_facts(strip_markers(claim.text))
     best_fail: Check | None = None
+    given: list[tuple[Span, Passage]] = []
     for p in pool:
         context = _context_stems(p)
-        candidates: list[Span] = []
         for q in claim.quotes:
             if q.n not in (p.n, 0):
                 continue
@@ -921,9 +923,10 @@ def verify_claim(claim: Claim, passages: list[Passage]) -> ClaimResult:
                 loc: tuple[int, int] | None = (q.start, q.end)
             else:
                 loc = locate_quote(q.text, p.text)
-            if loc is not None:
-                candidates.append(Span(p.n, loc[0], loc[1], p.text[loc[0] : loc[1]], True))
-        for span in candidates:
+            if loc is None:
+                continue
+            span = Span(p.n, loc[0], loc[1], p.text[loc[0] : loc[1]], True)
+            given.append((span, p))
             check = check_claim(facts, span.reading, context)
             if check.ok:
                 return _supported(claim, p, [span])
@@ -941,35 +944,57 @@ def verify_claim(claim: Claim, passages: list[Passage]) -> ClaimResult:
     if scored:
         _, _, span, p = max(scored, key=lambda t: (t[0], t[1]))
         return _supported(claim, p, [span])
-    if len(cited) > 1:  # facts spread over several cited passages: one span from each
-        result = _spread(claim, facts, cited)
-        if result is not None:
-            return result
+    result = _cover(claim, facts, pool, given)
+    if result is not None:
+        return result
     return ClaimResult(claim, False, best_fail.reason if best_fail else "no supporting span")
 
 
-def _spread(claim: Claim, facts: Facts, cited: list[Passage]) -> ClaimResult | None:
+MAX_SPANS = 4  # a claim may draw on at most this many sentences or quotes
+
+
+def _cover(
+    claim: Claim, facts: Facts, pool: list[Passage], given: list[tuple[Span, Passage]]
+) -> ClaimResult | None:
+    """A claim drawing on several sentences (a list, a comparison across passages): the
+    fewest spans of its cited passages — the model's quotes first — that together hold its
+    figures, dates and names, then checked as one reading like a single span."""
+    items = len(facts.quantities) + len(facts.dates) + len(facts.entities)
+    if not items:
+        return None
+
+    def covered(sp: Span) -> frozenset[int]:
+        f = extract_facts(sp.reading)
+        stems = {_stem(w) for w in _WORD.findall(deglue(sp.reading))}
+        hit = {i for i, q in enumerate(facts.quantities) if any(q.matches(s) for s in f.quantities)}
+        base = len(facts.quantities)
+        hit |= {base + i for i, d in enumerate(facts.dates) if d in f.dates}
+        base += len(facts.dates)
+        hit |= {
+            base + i
+            for i, e in enumerate(facts.entities)
+            if all(_stem(w) in stems for w in _WORD.findall(e))
+        }
+        return frozenset(hit)
+
+    options = given + [(sp, p) for p in pool for sp in _passage_spans(p) if not sp.parts]
+    cover = [(sp, p, covered(sp)) for sp, p in options]
+    left = set(range(items))
     chosen: list[tuple[Span, Passage]] = []
-    for p in cited:
-        spans = _passage_spans(p)
-        if not spans:
-            continue
-
-        def score(sp: Span) -> int:
-            f = extract_facts(sp.reading)
-            return sum(any(q.matches(s) for s in f.quantities) for q in facts.quantities)
-
-        best = max(spans, key=lambda sp: (score(sp), -(sp.end - sp.start)))
-        if score(best):
-            chosen.append((best, p))
-    if len(chosen) < 2:
+    while left and len(chosen) < MAX_SPANS:
+        sp, p, hit = max(cover, key=lambda t: (len(t[2] & left), t[0].given, t[0].start - t[0].end))
+        if not hit & left:
+            break
+        chosen.append((sp, p))
+        left -= hit
+    if left or len(chosen) < 2:
         return None
-    reading = " ".join(sp.reading for sp, _ in chosen)
+    reading = "\n".join(sp.reading for sp, _ in chosen)
     context = set().union(*(_context_stems(p) for _, p in chosen))
-    if not check_claim(facts, reading, context).ok:
+    check = check_claim(facts, reading, context, tuple(sp.reading for sp, _ in chosen))
+    if not check.ok:
         return None
-    cites = [_citation(p, sp) for sp, p in chosen]
-    return ClaimResult(claim, True, "supported", cites)
+    return ClaimResult(claim, True, "supported", [_citation(p, sp) for sp, p in chosen])
 
 
 def _citation(p: Passage, span: Span) -> DraftCitation:
@@ -990,10 +1015,38 @@ def _supported(claim: Claim, p: Passage, spans: list[Span]) -> ClaimResult:
 class Verification:
     """The outcome for a whole reply: the answer rebuilt from verified claims only."""
 
-    answer: str
+    reply: Reply
     results: list[ClaimResult]
-    mode: str
-    refused: bool = False
+
+    @property
+    def mode(self) -> str:
+        return self.reply.mode
+
+    @property
+    def answer(self) -> str:
+        kept = {i for i, r in enumerate(self.results) if r.verified}
+        parts: list[str] = []
+        segs = self.reply.segments
+        for i, seg in enumerate(segs):
+            if seg.kind == "claim" and seg.claim not in kept:
+                continue
+            if seg.kind == "framing":
+                # an introduction ("The main gaps are:") stays only before a kept claim
+                nxt = next((s for s in segs[i + 1 :] if s.kind == "claim"), None)
+                intro = seg.text.rstrip().endswith(":") and not _FRAMING.match(seg.text)
+                if not intro or nxt is None or nxt.claim not in kept:
+                    continue
+            if seg.kind == "refusal" and not kept:
+                continue
+            text = f"{seg.prefix} {seg.text}".strip() if seg.prefix else seg.text
+            sep = "\n" if (seg.newline or seg.prefix) and parts else " "
+            parts.append((sep if parts else "") + text)
+        return "".join(parts).strip()
+
+    @property
+    def refused(self) -> bool:
+        """The model declined in prose ("the passages don't say") and no claim stands."""
+        return not self.verified and any(s.kind == "refusal" for s in self.reply.segments)
 
     @property
     def citations(self) -> list[DraftCitation]:
@@ -1002,6 +1055,14 @@ class Verification:
     @property
     def verified(self) -> int:
         return sum(r.verified for r in self.results)
+
+    def confirm(self, stored: set[tuple[int, int, int]]) -> None:
+        """Keep only claims whose spans were confirmed against the stored documents'
+        text (`(chunk_id, start, end)`); the others are dropped like unsupported ones."""
+        for r in self.results:
+            if r.verified and not any((c.chunk_id, c.start, c.end) in stored for c in r.citations):
+                r.verified, r.reason = False, "cited span not found in the stored document"
+            r.citations = [c for c in r.citations if (c.chunk_id, c.start, c.end) in stored]
 
     def summary(self) -> dict[str, int | str]:
         n = len(self.results)
@@ -1021,23 +1082,5 @@ class Verification:
 
 
 def verify_reply(reply: Reply, passages: list[Passage]) -> Verification:
-    results = [verify_claim(c, passages) for c in reply.claims]
-    kept = {i for i, r in enumerate(results) if r.verified}
-    parts: list[str] = []
-    segs = reply.segments
-    for i, seg in enumerate(segs):
-        if seg.kind == "claim" and seg.claim not in kept:
-            continue
-        if seg.kind == "framing":
-            # an introduction ("The main gaps are:") stays only before a kept claim
-            nxt = next((s for s in segs[i + 1 :] if s.kind == "claim"), None)
-            intro = seg.text.rstrip().endswith(":") and not _FRAMING.match(seg.text)
-            if not intro or nxt is None or nxt.claim not in kept:
-                continue
-        if seg.kind == "refusal" and not kept:
-            continue
-        text = f"{seg.prefix} {seg.text}".strip() if seg.prefix else seg.text
-        sep = "\n" if (seg.newline or seg.prefix) and parts else " "
-        parts.append((sep if parts else "") + text)
-    refused = not kept and any(s.kind == "refusal" for s in segs)
-    return Verification("".join(parts).strip(), results, reply.mode, refused)
+    """Every claim of the reply checked against its cited passages."""
+    return Verification(reply, [verify_claim(c, passages) for c in reply.claims])

@@ -58,6 +58,10 @@ def test_format_zoo(case) -> None:
     v = verify_reply(reply, passages)
     shipped = not reply.abstained and v.verified > 0
     assert shipped is case.verified, (v.summary(), v.dropped())
+    if case.reason == "generator_abstained":
+        assert reply.abstained or v.refused
+    elif not case.verified:
+        assert not reply.abstained and not v.refused
     if case.verified:
         for text in case.contains:
             assert text in v.answer
@@ -156,3 +160,17 @@ def test_dropped_claims_are_reported() -> None:
     assert v.answer == "The median is £600/day [2]."
     (dropped,) = v.dropped()
     assert dropped["passages"] == [2] and "700" in dropped["reason"]
+
+
+def test_a_unit_of_two_sentences_does_not_lend_its_subject() -> None:
+    """However the index cut the passage into units, a figure stays with its own sentence."""
+    from rag_service.retrieval.search import UnitHit
+
+    p = paragraph("The median AI Engineer salary in the UK", 1)
+    p.units = [
+        UnitHit(1, p.chunk_id, 0, "paragraph", p.text, p.text, p.start, p.end, frozenset(), 0.5)
+    ]
+    v = verify_reply(parse_reply("The median AI Engineer salary in the UK is £85,000 [1]."), [p])
+    assert v.verified == 0
+    v = verify_reply(parse_reply("In London the median AI Engineer salary is £85,000 [1]."), [p])
+    assert v.verified == 1

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,9 +13,10 @@ from sse_starlette import EventSourceResponse
 from rag_service.api.deps import PipelineDep
 from rag_service.api.schemas import AskRequest, AskResponse
 from rag_service.core.errors import RagError
-from rag_service.pipeline import AskResult, RagPipeline, validate_question
+from rag_service.pipeline import AskResult, validate_question
 
 router = APIRouter(prefix="/v1", tags=["ask"])
+log = logging.getLogger(__name__)
 
 
 def _record(request: Request, result: AskResult) -> None:
@@ -44,58 +44,48 @@ def ask(
     return result.body()
 
 
-def _produce(
-    pipeline: RagPipeline,
-    body: AskRequest,
-    request: Request,
-    loop: asyncio.AbstractEventLoop,
-    queue: asyncio.Queue,
-) -> None:
-    """Runs the whole stream in one thread, so the trace's context stays with it."""
-
-    def put(item: tuple[str, Any] | None) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, item)
-
-    try:
-        with pipeline.tracer.request("ask", body.question) as trace:
-            for name, data in pipeline.ask_stream(
-                body.question, top_k=body.top_k, provider=body.provider
-            ):
-                if isinstance(data, AskResult):
-                    data.trace_id = trace.trace_id
-                    _record(request, data)
-                    put((name, data.body()))
-                else:
-                    put((name, data))
-    except RagError as exc:
-        provider = body.provider or pipeline.default_provider
-        request.app.state.metrics.count_if_upstream(provider, exc)
-        put(("error", {"error": {"code": exc.code, "message": exc.message, "status": exc.status}}))
-    except Exception:  # the HTTP status is already sent: report in-band, never a trace
-        put(("error", {"error": {"code": "internal_error", "message": "internal error"}}))
-    finally:
-        put(None)
-
-
 @router.post("/ask/stream", response_class=EventSourceResponse)
 async def ask_stream(
     body: AskRequest, pipeline: PipelineDep, request: Request
 ) -> EventSourceResponse:
     """Server-Sent Events: `citations` (the passages offered), `delta` (answer text, in order),
-    then `done` with the same body as /v1/ask (verified citations). A failure after the stream
-    has started arrives as an `error` event."""
-    # Bad input and unknown providers are refused before the stream starts, with a status.
+    then `done` with the same body as /v1/ask (verified claims and citations). A failure after
+    the stream has started arrives as an `error` event. A client that disconnects cancels the
+    upstream LLM call."""
+    # Bad input, unknown providers and a full upstream (503 + Retry-After) are refused before
+    # the stream starts, with a status.
     validate_question(body.question, pipeline.max_question_chars)
-    request.state.provider = pipeline.generator(body.provider).name
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
-    threading.Thread(
-        target=_produce, args=(pipeline, body, request, loop, queue), daemon=True
-    ).start()
+    gen = pipeline.generator(body.provider)
+    request.state.provider = gen.name
+    limiter = getattr(gen, "limiter", None)
+    slot = limiter.reserve() if limiter is not None else None
 
     async def frames() -> AsyncIterator[dict[str, str]]:
-        while (item := await queue.get()) is not None:
-            name, data = item
-            yield {"event": name, "data": json.dumps(data, ensure_ascii=False)}
+        try:
+            with pipeline.tracer.request("ask", body.question) as trace:
+                events = pipeline.ask_stream_async(
+                    body.question, top_k=body.top_k, provider=body.provider, slot=slot
+                )
+                try:
+                    async for name, item in events:
+                        data = item
+                        if isinstance(item, AskResult):
+                            item.trace_id = trace.trace_id
+                            _record(request, item)
+                            data = item.body()
+                        yield {"event": name, "data": json.dumps(data, ensure_ascii=False)}
+                finally:
+                    await events.aclose()
+        except RagError as exc:
+            request.app.state.metrics.count_if_upstream(gen.name, exc)
+            error = {"code": exc.code, "message": exc.message, "status": exc.status}
+            yield {"event": "error", "data": json.dumps({"error": error})}
+        except Exception:  # the HTTP status is already sent: report in-band, never a trace
+            log.exception("stream failed")
+            error = {"code": "internal_error", "message": "internal error"}
+            yield {"event": "error", "data": json.dumps({"error": error})}
+        finally:
+            if slot is not None:
+                slot.release()
 
     return EventSourceResponse(frames(), ping=15)
