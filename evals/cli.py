@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,16 +12,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
 
 from evals import gate as gating
-from evals.dataset import DEFAULT_DATASETS, load_dataset
+from evals.dataset import load_dataset
+from evals.llm_standin import StandinLLM, wrong_figures_shipped
 from evals.metrics import summarize
 from evals.ragas_metrics import JudgeConfig, RagasScorer
-from evals.report import print_tables, write_json, write_markdown
+from evals.report import print_sets, print_tables, write_json, write_markdown
 from evals.runner import evaluate
+from evals.sets import discover, settings_for
 from rag_service.core.config import get_settings
 from rag_service.core.errors import RagError
 from rag_service.core.logging import configure_logging
+from rag_service.ranking.models import WEIGHTS, FittedModels
 from rag_service.services import open_services
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
@@ -34,8 +39,13 @@ def _root() -> None:
 
 @app.command()
 def run(
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Labelled set(s), each on its own corpus; default all."),
+    ] = None,
     dataset: Annotated[
-        list[Path] | None, typer.Option("--dataset", "-d", help="JSONL set(s); default: dev+extra")
+        list[Path] | None,
+        typer.Option("--dataset", "-d", help="Ad-hoc JSONL set(s) asked of the service's index."),
     ] = None,
     provider: Annotated[str | None, typer.Option(help="Generator to evaluate.")] = None,
     top_k: Annotated[int | None, typer.Option(help="Passages per question.")] = None,
@@ -53,62 +63,185 @@ def run(
     judge_model: Annotated[str, typer.Option(envvar="RAG_JUDGE_MODEL")] = "gpt-4o-mini",
     judge_api_key: Annotated[str, typer.Option(envvar="RAG_JUDGE_API_KEY")] = "unused",
     run_name: Annotated[str | None, typer.Option(help="Tags the run's traces.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only the overall table.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only the overall tables.")] = False,
+    standin: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer with the scripted stand-in LLM on loopback (correct | wrong-figures): "
+            "the LLM path, offline. --provider picks its wire format (default openai)."
+        ),
+    ] = None,
 ) -> None:
-    """Run every question through the pipeline in-process; print, write reports, gate."""
+    """Run every question through the pipeline in-process; print, write reports, gate.
+
+    Each labelled set (`evals/datasets/<name>.jsonl`) is asked of an index holding only its
+    own corpus (`evals/corpora/<name>/`; `bundled` is dev + extra on corpus/), as a user's
+    own documents would be. `--dataset` instead asks ad-hoc sets of the service's own index.
+    """
     configure_logging(get_settings().log_level, quiet=True)
-    paths = dataset or list(DEFAULT_DATASETS)
-    rows = [row for p in paths for row in load_dataset(p)]
+    settings = get_settings()
+    if dataset:
+        plan = [(p.stem, settings, load_dataset(p)) for p in dataset]
+    else:
+        try:
+            plan = [(es.name, settings_for(es, settings), es.rows()) for es in discover(sets)]
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    llm = None
+    if standin:
+        llm = StandinLLM([r for _, _, rows in plan for r in rows], standin).__enter__()
+        provider = provider or "openai"
+        plan = [(n, llm.configure(cfg, provider), rows) for n, cfg, rows in plan]
     name = run_name or datetime.now(UTC).strftime("eval-%Y%m%dT%H%M%SZ")
     judge = JudgeConfig(judge_base_url, judge_model, judge_api_key) if judge_base_url else None
-    try:
-        services = open_services(get_settings(), ingest_bundled=True)
-    except RagError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from exc
-    try:
-        pipeline = services.pipeline
-        assert pipeline is not None
-        scorer = RagasScorer(judge)
-        columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task("eval", total=len(rows))
-            results = evaluate(
-                pipeline,
-                rows,
-                provider=provider,
-                top_k=top_k,
-                scorer=scorer,
-                tags={"run": name},
-                progress=lambda _: bar.advance(task),
-            )
-        pipeline.tracer.flush()
-    finally:
-        services.close()
-    summary = summarize(results)
+    scorer = RagasScorer(judge)
+    outcome: dict[str, tuple[list, dict[str, float]]] = {}
+    for set_name, cfg, rows in plan:
+        try:
+            services = open_services(cfg, ingest_bundled=True)
+        except RagError as exc:
+            console.print(f"[red]error:[/red] {set_name}: {exc.message}")
+            raise typer.Exit(2) from exc
+        try:
+            pipeline = services.pipeline
+            assert pipeline is not None
+            columns = (TextColumn(f"evaluating {set_name}"), BarColumn(), MofNCompleteColumn())
+            with Progress(*columns, console=console, transient=True) as bar:
+                task = bar.add_task("eval", total=len(rows))
+                results = evaluate(
+                    pipeline,
+                    rows,
+                    provider=provider,
+                    top_k=top_k,
+                    scorer=scorer,
+                    tags={"run": name, "set": set_name},
+                    progress=lambda _, t=task: bar.advance(t),
+                )
+            pipeline.tracer.flush()
+        finally:
+            services.close()
+        outcome[set_name] = (results, summarize(results))
     meta = {
         "run": name,
-        "datasets": [p.name for p in paths],
-        "provider": provider or get_settings().provider,
+        "sets": list(outcome),
+        "provider": provider or settings.provider,
+        "profile": settings.profile,
         "judge": bool(judge),
     }
-    print_tables(console, results, summary, per_question=not quiet)
+    for set_name, (results, summary) in outcome.items():
+        print_tables(console, results, summary, per_question=not quiet, title=set_name)
+    print_sets(console, {k: v[1] for k, v in outcome.items()})
     gate_lines: list[str] = []
     failed = False
     if gate and not update_baseline:
-        verdict = gating.compare(gating.load_baseline(baseline), summary, results)
-        gate_lines = verdict.lines()
-        failed = not verdict.passed
+        known = gating.load_baseline(baseline)
+        for set_name, (results, summary) in outcome.items():
+            verdict = gating.compare_set(known, set_name, summary, results)
+            failed |= not verdict.passed
+            gate_lines += [f"{set_name}: {line}" for line in verdict.lines()]
         for line in gate_lines:
             console.print(("[red]" if failed else "[green]") + line)
-    write_json(out / "report.json", meta, summary, results)
-    write_markdown(out / "report.md", meta, summary, results, gate_lines)
+    if llm is not None:
+        llm.__exit__()
+        shipped = wrong_figures_shipped(llm, [r for res, _ in outcome.values() for r in res])
+        console.print(
+            f"stand-in ({standin}): {len(llm.injected)} wrong figures injected, "
+            f"{len(shipped)} in verified answers {shipped or ''}"
+        )
+        failed |= bool(shipped)
+    write_json(out / "report.json", meta, outcome)
+    write_markdown(out / "report.md", meta, outcome, gate_lines)
     console.print(f"reports: {out / 'report.json'}, {out / 'report.md'}")
     if update_baseline:
-        body = gating.make_baseline(summary, results, [p.name for p in paths])
+        body = gating.make_baseline(outcome)
         baseline.write_text(json.dumps(body, indent=1) + "\n")
         console.print(f"baseline updated: {baseline}")
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def calibrate(
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", "-s", help="Labelled sets (default: all).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where the fitted weights go.")] = WEIGHTS,
+    report: Annotated[Path, typer.Option(help="Leave-one-corpus-out report.")] = Path(
+        "reports/calibration.json"
+    ),
+    write: Annotated[
+        bool, typer.Option("--write/--dry-run", help="Write the weights (default) or only report.")
+    ] = True,
+) -> None:
+    """Refit the answer selector and the gate on labelled sets, leave one corpus out.
+
+    Each set is `evals/datasets/<name>.jsonl` with its documents in `evals/corpora/<name>/`
+    (plus `bundled`: dev + extra on corpus/). Prints each held-out corpus' figures, then fits
+    on all sets and writes the weights the service loads (RAG_RANKING_WEIGHTS).
+    """
+    from evals import calibrate as cal
+    from rag_service.analysis import load_profile
+    from rag_service.retrieval.embedder import build_embedder
+
+    configure_logging(get_settings().log_level, quiet=True)
+    settings = get_settings()
+    chosen = discover(sets)
+    embedder = build_embedder(settings)
+    profile = load_profile(settings.profile)
+    samples = []
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        for es in chosen:
+            task = bar.add_task(f"retrieving {es.name}", total=len(es.rows()))
+            samples += cal.collect(
+                es, settings, embedder, profile, progress=lambda _, t=task: bar.advance(t)
+            )
+    if len({s.set for s in samples}) < 2:
+        console.print("[red]error:[/red] leave-one-corpus-out needs at least two sets")
+        raise typer.Exit(2)
+    reports = cal.leave_one_corpus_out(samples)
+    table = Table(title="leave one corpus out (each set scored by models fitted without it)")
+    for col in ("set", "n", "answer", "abstain", "citation", "truthful", "ECE", "threshold"):
+        table.add_column(col)
+    for r in reports:
+        table.add_row(
+            r.name,
+            str(r.questions),
+            f"{r.answer_accuracy:.2f}",
+            f"{r.abstention_accuracy:.2f}",
+            f"{r.citation_accuracy:.2f}",
+            f"{r.truthfulness:+.2f}",
+            f"{r.ece:.3f}",
+            f"{r.threshold:.2f}",
+        )
+    console.print(table)
+    models, info = cal.fit_models(samples)
+    meta = {
+        "fitted_on": {es.name: [p.name for p in es.datasets] for es in chosen},
+        "profile": profile.name,
+        "questions": len(samples),
+        "leave_one_corpus_out": {
+            r.name: {
+                "answer_accuracy": r.answer_accuracy,
+                "abstention_accuracy": r.abstention_accuracy,
+                "citation_accuracy": r.citation_accuracy,
+                "truthfulness": r.truthfulness,
+                "ece": r.ece,
+            }
+            for r in reports
+        },
+        **info,
+    }
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps({"meta": meta, "sets": [asdict(r) for r in reports]}, indent=1))
+    console.print(f"report: {report}; threshold {models.threshold:.2f}")
+    if write:
+        FittedModels(models.selector, models.gate, models.threshold, meta).save(out)
+        console.print(f"weights written: {out}")
 
 
 def main() -> None:

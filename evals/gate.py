@@ -32,19 +32,32 @@ class GateResult:
         return out
 
 
-def make_baseline(
-    summary: dict[str, float], results: list[QuestionResult], datasets: list[str]
-) -> dict:
+def make_baseline(outcome: dict[str, tuple[list[QuestionResult], dict[str, float]]]) -> dict:
+    """One entry per labelled set: its metrics and which questions were right."""
     return {
-        "datasets": datasets,
         "tolerances": DEFAULT_TOLERANCES,
-        "metrics": {k: summary[k] for k in QUALITY_METRICS},
-        "questions": {r.id: r.ok for r in results},
+        "sets": {
+            name: {
+                "metrics": {k: summary[k] for k in QUALITY_METRICS},
+                "questions": {r.id: r.ok for r in results},
+            }
+            for name, (results, summary) in outcome.items()
+        },
     }
 
 
 def load_baseline(path: Path = BASELINE) -> dict:
     return json.loads(path.read_text())
+
+
+def compare_set(
+    baseline: dict, name: str, summary: dict[str, float], results: list[QuestionResult]
+) -> GateResult:
+    """A set the baseline does not know fails: every set in the run must be gated."""
+    entry = baseline.get("sets", {}).get(name)
+    if entry is None:
+        return GateResult(False, [f"set {name!r} is not in the baseline (--update-baseline)"])
+    return compare({"tolerances": baseline.get("tolerances", {}), **entry}, summary, results)
 
 
 def compare(baseline: dict, summary: dict[str, float], results: list[QuestionResult]) -> GateResult:

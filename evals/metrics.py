@@ -15,6 +15,7 @@ QUALITY_METRICS = (
     "citation_accuracy",
     "context_recall_at_k",
     "mrr",
+    "truthfulness",
 )
 LOWER_IS_BETTER = frozenset({"false_abstention_rate", "latency_p50_ms", "latency_p95_ms"})
 
@@ -63,6 +64,14 @@ def _mean(values: list[float]) -> float:
     return round(statistics.fmean(values), 4) if values else 0.0
 
 
+def truth_score(r: QuestionResult) -> float:
+    """+1 a right answer or a right abstention, 0 a false abstention, -1 a wrong answer or an
+    answer to the unanswerable: a wrong answer costs a user more than "the documents don't say"."""
+    if r.ok:
+        return 1.0
+    return 0.0 if r.answerable and not r.said_answerable else -1.0
+
+
 def summarize(results: list[QuestionResult]) -> dict[str, float]:
     ans = [r for r in results if r.answerable]
     una = [r for r in results if not r.answerable]
@@ -75,6 +84,7 @@ def summarize(results: list[QuestionResult]) -> dict[str, float]:
         "citation_accuracy": _mean([float(bool(r.cited_ok)) for r in ans]),
         "context_recall_at_k": _mean([float(bool(r.recall_at_k)) for r in ans]),
         "mrr": _mean([r.reciprocal_rank or 0.0 for r in ans]),
+        "truthfulness": _mean([truth_score(r) for r in results]),
         "latency_p50_ms": round(statistics.median(lat), 1) if lat else 0.0,
         "latency_p95_ms": round(lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))], 1)
         if lat

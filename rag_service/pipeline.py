@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
+from rag_service.analysis import DomainProfile, QueryAnalysis, analyze, question_shape
 from rag_service.core.errors import InvalidInput, ProviderNotConfigured
 from rag_service.generation.base import ABSTAIN_ANSWER, Draft, Generator, Passage
-from rag_service.generation.grounding import (
-    CitationVerifier,
-    GateDecision,
-    GroundingGate,
-    VerifiedCitation,
-)
-from rag_service.retrieval.rerank import Reranker, content_terms
-from rag_service.retrieval.search import Candidate, HybridRetriever, Retrieval
+from rag_service.generation.citations import Verification, verify_reply
+from rag_service.generation.grounding import CitationVerifier, VerifiedCitation
+from rag_service.ranking.selector import CalibratedGate, GateDecision, LearnedSelector
+from rag_service.retrieval.rerank import Reranker
+from rag_service.retrieval.search import HybridRetriever
+from rag_service.retrieval.types import Candidate, Retrieval
 from rag_service.tracing import Tracer
 
 
 @dataclass
 class Evidence:
+    analysis: QueryAnalysis
     retrieval: Retrieval
     ranked: list[Candidate]
     passages: list[Passage]
@@ -41,6 +43,8 @@ class AskResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     evidence: Evidence | None = None
     trace_id: str | None = None
+    verification: dict[str, Any] | None = None  # claims / verified / dropped (LLM replies)
+    cost_usd: float | None = None  # estimated, from usage and the model's price
 
     def body(self) -> dict[str, Any]:
         """The JSON body of /v1/ask (and of the stream's final `done` event)."""
@@ -55,6 +59,8 @@ class AskResult:
             "confidence": round(self.evidence.decision.score, 4) if self.evidence else None,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "trace_id": self.trace_id,
+            "verification": self.verification,
+            "cost_usd": self.cost_usd,
         }
 
 
@@ -66,8 +72,8 @@ class RagPipeline:
     def __init__(
         self,
         retriever: HybridRetriever,
-        reranker: Reranker,
-        gate: GroundingGate,
+        selector: LearnedSelector,
+        gate: CalibratedGate,
         verifier: CitationVerifier,
         generators: dict[str, Generator],
         *,
@@ -75,14 +81,20 @@ class RagPipeline:
         top_k: int,
         max_question_chars: int = 1000,
         tracer: Tracer | None = None,
+        profile: DomainProfile | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
+        """`reranker`, when given (a cross-encoder, say), reorders the answer units the
+        generator reads; the calibrated gate still reads the learned selector's scores."""
         if default_provider not in generators:
             raise ProviderNotConfigured(
                 f"RAG_PROVIDER={default_provider!r} is not configured; available: "
                 + ", ".join(sorted(generators))
             )
         self.retriever = retriever
+        self.selector = selector
         self.reranker = reranker
+        self.profile = profile or DomainProfile()
         self.gate = gate
         self.verifier = verifier
         self.generators = generators
@@ -104,37 +116,38 @@ class RagPipeline:
         k = top_k or self.top_k
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        shape = question_shape(question, profile=self.profile)
         with self.tracer.span("retrieve", input={"query": question, "k": k}) as span:
-            retrieval = self.retriever.retrieve(question, max(k, self.retriever.n_candidates))
+            retrieval = retrieve_for(self.retriever, shape, k)
             span.update(
                 output=[
                     {"chunk_id": c.chunk_id, "fused": round(c.fused, 5)}
                     for c in retrieval.candidates
                 ]
             )
+        analysis = analyze(shape, retrieval.terms)
         timings["retrieve"] = _ms(t0)
         timings.update({f"retrieve_{stage}": ms for stage, ms in retrieval.timings_ms.items()})
         t0 = time.perf_counter()
-        with self.tracer.span("rerank", input={"reranker": self.reranker.name}) as span:
-            ranked = self.reranker.rerank(retrieval)
-            decision = self.gate.decide(retrieval, ranked)
+        with self.tracer.span("rerank", input={"reranker": self.selector.name}) as span:
+            ranking = self.selector.rank(analysis, retrieval)
+            decision = self.gate.decide(analysis, retrieval, ranking)
+            ranked = ranking.candidates
+            if self.reranker is not None:
+                ranked = self.reranker.rerank(retrieval)
             span.update(
                 output=[{"chunk_id": c.chunk_id, "score": round(c.score, 4)} for c in ranked[:k]],
                 metadata={
                     "answerable": decision.answerable,
                     "reason": decision.reason,
-                    "gate_score": decision.score,
+                    "gate_probability": decision.score,
                     "coverage": decision.coverage,
+                    "answer_type": analysis.answer_type,
+                    "unknown_entities": list(analysis.unknown_entities),
                 },
             )
         timings["rerank"] = _ms(t0)
-        passages = [
-            Passage(
-                i + 1, c.chunk_id, c.source, c.heading, c.text, c.start, c.end, c.score, c.units
-            )
-            for i, c in enumerate(ranked[:k])
-        ]
-        return Evidence(retrieval, ranked, passages, decision, timings)
+        return Evidence(analysis, retrieval, ranked, passages_of(ranked, k), decision, timings)
 
     def _abstain(
         self,
@@ -149,26 +162,68 @@ class RagPipeline:
         )
 
     def finish(self, ev: Evidence, gen: Generator, draft: Draft, t0: float) -> AskResult:
-        """Verify the draft's citations; abstain if the model did or nothing survives."""
+        """Verify an LLM's reply claim by claim (unverified claims are dropped from the
+        answer) and every citation against the stored text; abstain if the model did or
+        nothing survives."""
         ev.timings_ms["generate"] = _ms(t0)
         t1 = time.perf_counter()
+        checked: Verification | None = None
         if draft.abstained:
-            return self._abstain(ev, gen.name, draft.model, "generator_abstained", draft.usage)
-        cites = self.verifier.verify(draft.citations, ev.passages)
+            result = self._abstain(ev, gen.name, draft.model, "generator_abstained", draft.usage)
+        elif draft.reply is None:  # verbatim passage text (extractive): citations only
+            cites = self.verifier.verify(draft.citations, ev.passages)
+            result = AskResult(
+                draft.text,
+                True,
+                cites,
+                gen.name,
+                draft.model,
+                "supported",
+                draft.usage,
+                ev.timings_ms,
+                ev,
+            )
+        else:
+            with self.tracer.span("verify", input={"reply": draft.text, **draft.meta}) as span:
+                checked = verify_reply(draft.reply, ev.passages)
+                cites = self.verifier.verify(checked.citations, ev.passages)
+                checked.confirm({(c.chunk_id, c.start, c.end) for c in cites})
+                span.update(output=checked.summary(), metadata={"dropped": checked.dropped()})
+            reason = "generator_abstained" if checked.refused else "unsupported_claims"
+            result = (
+                AskResult(
+                    checked.answer,
+                    True,
+                    cites,
+                    gen.name,
+                    draft.model,
+                    "supported",
+                    draft.usage,
+                    ev.timings_ms,
+                    ev,
+                )
+                if checked.verified
+                else self._abstain(ev, gen.name, draft.model, reason, draft.usage)
+            )
         ev.timings_ms["verify"] = _ms(t1)
-        if not cites:
-            return self._abstain(ev, gen.name, draft.model, "no_verified_citation", draft.usage)
-        return AskResult(
-            draft.text,
-            True,
-            cites,
-            gen.name,
-            draft.model,
-            "supported",
-            draft.usage,
-            ev.timings_ms,
-            ev,
-        )
+        if result.answerable and not result.citations:
+            result = self._abstain(ev, gen.name, draft.model, "no_verified_citation", draft.usage)
+        result.verification = checked.summary() if checked else None
+        result.cost_usd = draft.cost_usd
+        return result
+
+    def calls_generator(self, ev: Evidence, gen: Generator) -> str | None:
+        """None when the generator is to be called, else the abstention's reason. The offline
+        gate decides for the extractive generator. An LLM is called unless the question is a
+        prompt injection, nothing was retrieved, or the best unit's relevance is under the
+        LLM's cheap floor (RAG_LLM_MIN_RELEVANCE): the claim verifier decides what ships."""
+        d = ev.decision
+        if d.answerable:
+            return None
+        if gen.name == "extractive" or d.reason in ("prompt_injection", "no_evidence"):
+            return d.reason
+        best = ev.ranked[0].score if ev.ranked else 0.0
+        return "low_retrieval" if best < getattr(gen, "min_relevance", 0.0) else None
 
     def ask(
         self, question: str, *, top_k: int | None = None, provider: str | None = None
@@ -177,15 +232,13 @@ class RagPipeline:
         gen = self.generator(provider)
         t_start = time.perf_counter()
         ev = self.gather(question, top_k)
-        if not ev.decision.answerable:
-            result = self._abstain(ev, gen.name, None, ev.decision.reason)
+        if (stop := self.calls_generator(ev, gen)) is not None:
+            result = self._abstain(ev, gen.name, None, stop)
         else:
             t0 = time.perf_counter()
             with self.tracer.generation(gen.name, ev.passages) as span:
-                draft = gen.generate(
-                    question, ev.passages, term_weights=content_terms(ev.retrieval.terms)
-                )
-                span.update(output=draft.text, model=draft.model, usage=draft.usage)
+                draft = gen.generate(question, ev.passages, **generator_inputs(gen, ev))
+                span.update(**traced(draft))
             result = self.finish(ev, gen, draft, t0)
         result.timings_ms["total"] = _ms(t_start)
         self.tracer.decision(result.answerable, result.reason)
@@ -199,43 +252,135 @@ class RagPipeline:
         gen = self.generator(provider)
         t_start = time.perf_counter()
         ev = self.gather(question, top_k)
-        if not ev.decision.answerable:
-            result = self._abstain(ev, gen.name, None, ev.decision.reason)
+        if (stop := self.calls_generator(ev, gen)) is not None:
+            result = self._abstain(ev, gen.name, None, stop)
             yield "citations", []
             yield "delta", result.answer
         else:
-            yield (
-                "citations",
-                [
-                    {
-                        "document": p.document,
-                        "chunk_id": p.chunk_id,
-                        "n": p.n,
-                        "start": p.start,
-                        "end": p.end,
-                        "score": round(p.score, 4),
-                    }
-                    for p in ev.passages
-                ],
-            )
+            yield "citations", offered(ev.passages)
             t0 = time.perf_counter()
             draft: Draft | None = None
+            streamed = False
             with self.tracer.generation(gen.name, ev.passages) as span:
-                for item in gen.stream(
-                    question, ev.passages, term_weights=content_terms(ev.retrieval.terms)
+                for item in gen.stream(question, ev.passages, **generator_inputs(gen, ev)):
+                    if isinstance(item, Draft):
+                        draft = item
+                    else:
+                        streamed = True
+                        yield "delta", item
+                if draft is not None:
+                    span.update(**traced(draft))
+            if draft is None:
+                draft = Draft(text="", citations=[], abstained=True)
+            result = self.finish(ev, gen, draft, t0)
+            if not streamed:  # a structured reply (JSON) is shown once verified
+                yield "delta", result.answer
+        result.timings_ms["total"] = _ms(t_start)
+        self.tracer.decision(result.answerable, result.reason)
+        yield "done", result
+
+    async def ask_stream_async(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        provider: str | None = None,
+        slot: Any = None,
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """`ask_stream` for the event loop. An LLM is awaited on its async client, so closing
+        this iterator (the HTTP client went away) cancels the upstream call. `slot` is an
+        upstream-call slot the caller reserved (RAG_LLM_MAX_CONCURRENCY)."""
+        question = validate_question(question, self.max_question_chars)
+        gen = self.generator(provider)
+        astream = getattr(gen, "astream", None)
+        if astream is None:  # no I/O to cancel (extractive): the synchronous steps, in a thread
+            events = await anyio.to_thread.run_sync(
+                lambda: list(self.ask_stream(question, top_k=top_k, provider=provider))
+            )
+            for event in events:
+                yield event
+            return
+        t_start = time.perf_counter()
+        ev = await anyio.to_thread.run_sync(self.gather, question, top_k)
+        if (stop := self.calls_generator(ev, gen)) is not None:
+            result = self._abstain(ev, gen.name, None, stop)
+            yield "citations", []
+            yield "delta", result.answer
+        else:
+            yield "citations", offered(ev.passages)
+            t0 = time.perf_counter()
+            draft: Draft | None = None
+            streamed = False
+            with self.tracer.generation(gen.name, ev.passages) as span:
+                async for item in astream(
+                    question, ev.passages, slot=slot, **generator_inputs(gen, ev)
                 ):
                     if isinstance(item, Draft):
                         draft = item
                     else:
+                        streamed = True
                         yield "delta", item
                 if draft is not None:
-                    span.update(output=draft.text, model=draft.model, usage=draft.usage)
-            if draft is None:
-                draft = Draft(text="", citations=[], abstained=True)
-            result = self.finish(ev, gen, draft, t0)
+                    span.update(**traced(draft))
+            draft = draft or Draft(text="", citations=[], abstained=True)
+            result = await anyio.to_thread.run_sync(self.finish, ev, gen, draft, t0)
+            if not streamed:
+                yield "delta", result.answer
         result.timings_ms["total"] = _ms(t_start)
         self.tracer.decision(result.answerable, result.reason)
         yield "done", result
+
+
+def offered(passages: list[Passage]) -> list[dict[str, Any]]:
+    """The stream's first event: the passages given to the generator."""
+    return [
+        {
+            "document": p.document,
+            "chunk_id": p.chunk_id,
+            "n": p.n,
+            "start": p.start,
+            "end": p.end,
+            "score": round(p.score, 4),
+        }
+        for p in passages
+    ]
+
+
+def traced(draft: Draft) -> dict[str, Any]:
+    """What the trace's generation records: reply, model, usage, cost, prompt version."""
+    return {
+        "output": draft.text,
+        "model": draft.model,
+        "usage": draft.usage,
+        "cost_usd": draft.cost_usd,
+        "metadata": draft.meta or None,
+    }
+
+
+def retrieve_for(retriever: HybridRetriever, shape: QueryAnalysis, k: int) -> Retrieval:
+    """Retrieve for an analysed question: synonyms searched, each side or part on its own."""
+    return retriever.retrieve(
+        shape.question,
+        max(k, retriever.n_candidates),
+        search_text=shape.search_text,
+        parts=shape.sides or shape.parts,
+    )
+
+
+def passages_of(ranked: list[Candidate], k: int) -> list[Passage]:
+    """The top `k` chunks, numbered from 1, as generators read them."""
+    return [
+        Passage(i + 1, c.chunk_id, c.source, c.heading, c.text, c.start, c.end, c.score, c.units)
+        for i, c in enumerate(ranked[:k])
+    ]
+
+
+def generator_inputs(gen: Generator, ev: Evidence) -> dict[str, Any]:
+    """What a generator reads beside the passages: the extractive one reads the analysis."""
+    inputs: dict[str, Any] = {"term_weights": ev.analysis.terms}
+    if gen.name == "extractive":
+        inputs["analysis"] = ev.analysis
+    return inputs
 
 
 def validate_question(question: str, max_chars: int) -> str:

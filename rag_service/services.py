@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from rag_service.analysis import load_profile
 from rag_service.core.config import Settings
 from rag_service.core.database import Database
 from rag_service.core.documents import index_counts
 from rag_service.core.ports import Ingestor, load_ingestor
-from rag_service.generation.grounding import CitationVerifier, GroundingGate
+from rag_service.generation.grounding import CitationVerifier
 from rag_service.generation.registry import build_generators
 from rag_service.pipeline import RagPipeline
+from rag_service.ranking.selector import CalibratedGate, load_models
 from rag_service.retrieval.embedder import Embedder, build_embedder
 from rag_service.retrieval.rerank import Reranker, build_reranker
 from rag_service.retrieval.search import HybridRetriever
@@ -43,16 +45,23 @@ def build_pipeline(
     retriever: HybridRetriever | None = None,
     tracer: Tracer | None = None,
 ) -> RagPipeline:
+    selector, gate = load_models(settings.ranking_weights)
+    if settings.abstain_threshold is not None:
+        gate = CalibratedGate(gate.model, settings.abstain_threshold)
+    if reranker is None and settings.reranker != "learned":
+        reranker = build_reranker(settings.reranker, settings.cross_encoder_model)
     return RagPipeline(
         retriever or HybridRetriever(db, embedder, candidates=settings.candidates),
-        reranker or build_reranker(settings.reranker, settings.cross_encoder_model),
-        GroundingGate(min_score=settings.abstain_threshold),
+        selector,
+        gate,
         CitationVerifier(db),
         build_generators(settings),
         default_provider=settings.provider,
         top_k=settings.top_k,
         max_question_chars=settings.max_question_chars,
         tracer=tracer,
+        profile=load_profile(settings.profile),
+        reranker=reranker,
     )
 
 

@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(
         title="RAG service",
         version="0.1.0",
-        summary="Grounded, cited answers over UK AI-careers market reports.",
+        summary="Grounded, cited answers over your documents.",
         lifespan=lifespan,
     )
     app.state.metrics = Metrics()

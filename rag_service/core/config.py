@@ -56,11 +56,15 @@ class Settings(BaseSettings):
     top_k: int = Field(5, alias="RAG_TOP_K", ge=1, le=50)
     candidates: int = Field(20, alias="RAG_CANDIDATES", ge=1, le=200)
     max_question_chars: int = Field(1000, alias="RAG_MAX_QUESTION_CHARS", ge=10)
-    reranker: Literal["evidence", "fusion", "cross-encoder"] = Field(
-        "evidence", alias="RAG_RERANKER"
-    )
+    # The learned selector and gate read fitted weights (data; `rag-eval calibrate` refits
+    # them); another reranker may reorder the units the generator reads.
+    reranker: Literal["learned", "fusion", "cross-encoder"] = Field("learned", alias="RAG_RERANKER")
     cross_encoder_model: str | None = Field(None, alias="RAG_CROSS_ENCODER_MODEL")
-    abstain_threshold: float = Field(0.435, alias="RAG_ABSTAIN_THRESHOLD")
+    ranking_weights: Path | None = Field(None, alias="RAG_RANKING_WEIGHTS")
+    # Overrides the fitted gate's threshold (probability that an answer is right).
+    abstain_threshold: float | None = Field(None, alias="RAG_ABSTAIN_THRESHOLD", ge=0, le=1)
+    # Domain profile: a name under rag_service/analysis/profiles/ or a path to a JSON file.
+    profile: str = Field("neutral", alias="RAG_PROFILE")
 
     # Generation
     provider: str = Field("extractive", alias="RAG_PROVIDER")
@@ -106,7 +110,7 @@ class Settings(BaseSettings):
     # Plug-in point that lets the API ingest uploads without importing the ingestion package.
     ingestor: str = Field("ingestion.writer:build_ingestor", alias="RAG_INGESTOR")
 
-    @field_validator("db_prepare_threshold", "embedding_dim", mode="before")
+    @field_validator("db_prepare_threshold", "embedding_dim", "abstain_threshold", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         """`RAG_DB_PREPARE_THRESHOLD=` (empty) means None: prepared statements off."""

@@ -1,8 +1,9 @@
 """The offline default: answers made of verbatim passages, so every word is grounded.
 
-It picks the best-scored answer unit (sentence, list item, table row), adds units that cover
-question terms the first one leaves out (a comparison needs both figures), and turns a list
-introduction into the list's item names.
+It answers with the best-scored answer unit (sentence, list item, table row); a comparison or a
+multi-part question gets the best unit for each side or part (from any document); units that
+cover question terms the first one leaves out may follow; a list introduction is answered with
+the list's items, unless the question asks for a value (then the value's own sentence wins).
 """
 
 from __future__ import annotations
@@ -10,26 +11,39 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from rag_service.analysis.query import QueryAnalysis
 from rag_service.generation.base import Draft, DraftCitation, Passage
-from rag_service.retrieval.rerank import COMPARISON, is_bare_heading
-from rag_service.retrieval.search import UnitHit
+from rag_service.ranking.features import is_bare_heading
+from rag_service.retrieval.types import UnitHit
 
 _ITEM_LABEL = re.compile(r"^(?P<label>[^:—–]{3,60}?)\s*(?::|\s[—–]\s)")
 _WORD_OR_SPACE = re.compile(r"\S+\s*")
 
-MAX_UNITS = 3
+MAX_UNITS = 2
 MAX_LIST_ITEMS = 8
-CLOSE_SCORE = 0.85  # extra units must score within this fraction of the best
-MIN_GAIN = 0.12  # ... and add this much of the question's term weight
+CLOSE_SCORE = 0.3  # extra units must score within this fraction of the best
+MIN_GAIN = 0.0  # ... and add this much of the question's term weight
+SIDE_SCORE = 0.1  # a side's unit must score at least this fraction of the best
+SIDE_COVERAGE = 0.5  # ... and hold this share of the side's own term weight
 FULLER_SCORE = 0.9  # a unit restating all the best unit's figures, and more, within this
 _FIGURE = re.compile(r"\d[\d,.]*")
 
+Pick = tuple[UnitHit, Passage]
+
 
 def _fuller(unit: UnitHit, best: UnitHit, best_score: float) -> bool:
-    """The same figures as the best unit and more ("58% demand vs 18% supply (40-point gap)"
-    beside "58% employer demand but only 18%"): the fuller statement of the same fact."""
+    """The same figures as the best unit and more: the fuller statement of the same fact."""
     mine, theirs = set(_FIGURE.findall(unit.display)), set(_FIGURE.findall(best.display))
     return bool(theirs) and theirs < mine and unit.score >= FULLER_SCORE * best_score
+
+
+def _lead_of(best: Pick) -> Pick:
+    """A bare heading answers through its section's lead unit."""
+    u, p = best
+    if not is_bare_heading(u):
+        return best
+    lead = next((x for x in p.units if x.ordinal == u.ordinal + 1), None)
+    return (lead, p) if lead is not None and not is_bare_heading(lead) else best
 
 
 class ExtractiveGenerator:
@@ -41,42 +55,76 @@ class ExtractiveGenerator:
         passages: list[Passage],
         *,
         term_weights: dict[str, float] | None = None,
+        analysis: QueryAnalysis | None = None,
     ) -> Draft:
         units = sorted(((u, p) for p in passages for u in p.units), key=lambda up: -up[0].score)
-        if not units:
+        if not units or units[0][0].score <= 0:
             return Draft(text="", citations=[], abstained=True)
-        best, best_p = units[0]
-        listed = self._list_answer(best, best_p)
-        if listed is not None:
-            return listed
-        best_score = best.score
-        if is_bare_heading(best):
-            # The section answers the question: its lead unit says how.
-            lead = next((u for u in best_p.units if u.ordinal == best.ordinal + 1), None)
-            if lead is not None and not is_bare_heading(lead):
-                best = lead
-                units = [(best, best_p)] + [up for up in units if up[0] is not best]
-        chosen = [(best, best_p)]
-        covered = set(best.lexemes)
-        weights = term_weights or {}
-        total = sum(weights.values()) or 1.0
-        comparing = bool(COMPARISON.search(question))
-        for u, p in units[1:]:
-            if len(chosen) >= MAX_UNITS or u.score < CLOSE_SCORE * best_score:
-                break
-            gain = sum(w for t, w in weights.items() if t in u.lexemes and t not in covered)
-            # A comparison needs the other side: a parallel unit from another passage.
-            parallel = comparing and p.chunk_id != best_p.chunk_id and len(chosen) == 1
-            # one document answers, unless the question compares (then the other side may)
-            if is_bare_heading(u) or (p.document != best_p.document and not comparing):
-                continue
-            if gain / total >= MIN_GAIN or parallel or _fuller(u, best, best_score):
-                chosen.append((u, p))
-                covered |= u.lexemes
+        wants_value = analysis is not None and analysis.value is not None
+        if not wants_value:
+            listed = self._list_answer(*units[0])
+            if listed is not None:
+                return listed
+        best = _lead_of(units[0])
+        chosen = [best]
+        weights = (analysis.terms if analysis else None) or term_weights or {}
+        groups = analysis.side_terms() if analysis else []
+        if len(groups) > 1:
+            chosen = self._per_side(units, groups, best)
+            if len(chosen) == 1:
+                chosen = self._complete(units, best, weights, analysis)
+        else:
+            chosen = self._complete(units, best, weights, analysis)
         chosen.sort(key=lambda up: (up[1].document, up[0].start))
         text = " ".join(u.display for u, _ in chosen)
         cites = [DraftCitation(p.chunk_id, u.text, u.start, u.end, u.score) for u, p in chosen]
         return Draft(text=text, citations=cites)
+
+    @staticmethod
+    def _per_side(units: list[Pick], groups: list[dict[str, float]], best: Pick) -> list[Pick]:
+        """For each side or part the best answer already leaves uncovered, the unit that
+        scores best times its coverage of that side's own terms (its heading counts)."""
+        chosen = [best]
+        floor = SIDE_SCORE * best[0].score
+        for group in groups:
+            total = sum(group.values())
+            if not total:
+                continue
+
+            def cov(pick: Pick, group: dict[str, float] = group, total: float = total) -> float:
+                lex = pick[0].lexemes | _heading(pick[1])
+                return sum(w for t, w in group.items() if t in lex) / total
+
+            if any(cov(c) >= SIDE_COVERAGE for c in chosen):
+                continue
+            pool = [up for up in units if up[0].score >= floor and not is_bare_heading(up[0])]
+            scored = [(up[0].score * cov(up), up) for up in pool if cov(up) >= SIDE_COVERAGE]
+            if scored:
+                chosen.append(max(scored, key=lambda t: t[0])[1])
+        return chosen[: MAX_UNITS + 1]
+
+    @staticmethod
+    def _complete(
+        units: list[Pick],
+        best: Pick,
+        weights: dict[str, float],
+        analysis: QueryAnalysis | None,
+    ) -> list[Pick]:
+        """Add close runners-up from the same document that cover terms the best leaves out."""
+        chosen = [best]
+        b, bp = best
+        covered = set(b.lexemes)
+        total = sum(weights.values()) or 1.0
+        for u, p in units[1:]:
+            if len(chosen) >= MAX_UNITS or u.score < CLOSE_SCORE * b.score:
+                break
+            if is_bare_heading(u) or p.document != bp.document or u is b:
+                continue
+            gain = sum(w for t, w in weights.items() if t in u.lexemes and t not in covered)
+            if gain / total >= MIN_GAIN or _fuller(u, b, b.score):
+                chosen.append((u, p))
+                covered |= u.lexemes
+        return chosen
 
     @staticmethod
     def _list_answer(best: UnitHit, passage: Passage) -> Draft | None:
@@ -84,7 +132,7 @@ class ExtractiveGenerator:
         intro = best.display.rstrip()
         if not (best.kind == "heading" or intro.endswith(":")):
             return None
-        following = [u for u in passage.units if u.ordinal > best.ordinal]
+        following = sorted((u for u in passage.units if u.ordinal > best.ordinal), key=_ordinal)
         items: list[UnitHit] = []
         for u in following:
             if u.kind != "item":
@@ -98,15 +146,16 @@ class ExtractiveGenerator:
         cites = [DraftCitation(passage.chunk_id, best.text, best.start, best.end, best.score)]
         names = []
         for u in items:
-            m = _ITEM_LABEL.match(u.text)
-            if m:
+            m = _ITEM_LABEL.match(u.display)
+            if m and u.text.startswith(m["label"]):
                 label = m["label"].rstrip()
-                end = u.start + len(label)
-                cites.append(DraftCitation(passage.chunk_id, label, u.start, end, u.score))
+                cites.append(
+                    DraftCitation(passage.chunk_id, label, u.start, u.start + len(label), u.score)
+                )
                 names.append(label)
             else:
                 cites.append(DraftCitation(passage.chunk_id, u.text, u.start, u.end, u.score))
-                names.append(u.text.rstrip("."))
+                names.append(u.display.rstrip("."))
         lead = intro if intro.endswith(":") else f"{intro}:"
         return Draft(text=f"{lead} " + "; ".join(names) + ".", citations=cites)
 
@@ -116,7 +165,17 @@ class ExtractiveGenerator:
         passages: list[Passage],
         *,
         term_weights: dict[str, float] | None = None,
+        analysis: QueryAnalysis | None = None,
     ) -> Iterator[str | Draft]:
-        draft = self.generate(question, passages, term_weights=term_weights)
+        draft = self.generate(question, passages, term_weights=term_weights, analysis=analysis)
         yield from _WORD_OR_SPACE.findall(draft.text)
         yield draft
+
+
+def _ordinal(u: UnitHit) -> int:
+    return u.ordinal
+
+
+def _heading(p: Passage) -> frozenset[str]:
+    """Lexemes of a passage's heading path (units carry their own; headings are read along)."""
+    return frozenset(u for x in p.units if x.kind == "heading" for u in x.lexemes)

@@ -1,129 +1,17 @@
-"""Grounding: decide whether the retrieved evidence can answer at all, and verify citations.
+"""Span verification: every citation must quote the stored document exactly.
 
-The gate runs before any generator. It abstains when
-- the question tries to override the instructions (prompt injection), or
-- the question names something the corpus never mentions (a capitalised name or a number
-  absent from every chunk: "Manchester", "2025"), or
-- the best evidence is weak: a low reranker score, or the question's key terms largely
-  missing from the best passage.
-Thresholds are calibrated on the labelled dev set (see `evals/`), not per question.
+Whether to answer at all is the calibrated gate's decision (`rag_service.ranking`); whether
+each claim is supported by its span is `generation.citations`. This module makes the last
+check, in the database: `document_text[start:end] == quote` for every citation shipped.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import pairwise
 
 from rag_service.core.database import Database
 from rag_service.generation.base import DraftCitation, Passage
-from rag_service.retrieval.rerank import (
-    COMPARISON,
-    FRAMING_TERMS,
-    EvidenceWeights,
-    content_terms,
-    expected_answer_type,
-    lexical_coverage,
-    phrase_tokens,
-)
-from rag_service.retrieval.search import Candidate, Retrieval, UnitHit
-
-_INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override|bypass)\b[^.?!]{0,60}\b(instructions?|prompts?|rules?|"
-    r"guidelines?|context|above|previous|prior)\b"
-    r"|\bsystem prompt\b|\byou are now\b|\bact as\b|\bjailbreak|\bdeveloper mode\b"
-    r"|\b(reveal|print|show|repeat|output)\b[^.?!]{0,40}\b(prompt|instructions)\b",
-    re.IGNORECASE,
-)
-_CAPITALISED = re.compile(r"^[A-Z][A-Za-z]")
-# Head nouns of job titles: the corpus is about roles, and "Data Scientist" or "prompt engineer"
-# evidence cannot answer for "AI Engineer" (nor the reverse).
-ROLE_HEADS = frozenset(
-    "engineer scientist developer analyst researcher manager architect designer".split()
-)
-
-
-def role_phrases(text: str) -> set[tuple[str, str]]:
-    """(modifier, head) pairs such as ("data", "scientist") or ("ai", "engineer"); the
-    discipline counts as its role ("ML engineering" names ML Engineers' work)."""
-    toks = [
-        t.removesuffix("ing") if t.removesuffix("ing") in ROLE_HEADS else t
-        for t in phrase_tokens(text)
-    ]
-    return {(a, b) for a, b in pairwise(toks) if b in ROLE_HEADS and a not in ROLE_HEADS}
-
-
-def evidence_text(cand: Candidate, unit: UnitHit) -> str:
-    """What a unit is read with: its document title, heading and the unit before it."""
-    before = [u.display for u in cand.units if u.ordinal == unit.ordinal - 1]
-    return "\n".join([cand.title, cand.heading, *before, unit.display])
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    answerable: bool
-    reason: str
-    score: float  # the best unit's reranker score
-    coverage: float  # share of the question's term weight found in the best passage
-    unknown_entities: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class GroundingGate:
-    min_score: float = 0.435
-    min_coverage: float = 0.3
-    max_unknown_share: float = 0.4
-    require_answer_type: bool = True
-
-    def decide(self, retrieval: Retrieval, ranked: list[Candidate]) -> GateDecision:
-        if _INJECTION.search(retrieval.question):
-            return GateDecision(False, "prompt_injection", 0.0, 0.0)
-        terms = retrieval.terms
-        words = retrieval.question.split()
-        first = words[0] if words else ""
-        unknown = tuple(
-            sorted(
-                {
-                    terms.surface[t].strip(".,;:!?\"'()")
-                    for t in terms.unknown
-                    if t in terms.surface
-                    and (
-                        any(ch.isdigit() for ch in t)
-                        or (_CAPITALISED.match(terms.surface[t]) and terms.surface[t] != first)
-                    )
-                }
-            )
-        )
-        if not ranked or not ranked[0].units:
-            return GateDecision(False, "no_evidence", 0.0, 0.0, unknown)
-        best_c = ranked[0]
-        best_u = best_c.units[0]
-        weights = content_terms(terms)
-        coverage = lexical_coverage(weights, best_u, best_c, EvidenceWeights())
-        if unknown:
-            return GateDecision(False, "unknown_entity", best_u.score, coverage, unknown)
-        asked = {t: w for t, w in terms.idf.items() if t not in FRAMING_TERMS}
-        unknown_share = sum(w for t, w in asked.items() if t in terms.unknown) / max(
-            sum(asked.values()), 1e-9
-        )
-        if unknown_share > self.max_unknown_share:
-            return GateDecision(False, "unknown_terms", best_u.score, coverage)
-        want = expected_answer_type(retrieval.question)
-        if self.require_answer_type and want is not None and not want.search(best_u.display):
-            return GateDecision(False, "no_value_of_asked_type", best_u.score, coverage)
-        # The answer's evidence must be about the roles asked about; a comparison may draw
-        # on the top three units.
-        top = sorted(((u, c) for c in ranked for u in c.units), key=lambda uc: -uc[0].score)
-        top = top[:3] if COMPARISON.search(retrieval.question) else top[:1]
-        seen_roles = set().union(*(role_phrases(evidence_text(c, u)) for u, c in top))
-        asked_roles = role_phrases(retrieval.question)
-        if asked_roles and not asked_roles & seen_roles:
-            return GateDecision(False, "other_role", best_u.score, coverage)
-        if best_u.score < self.min_score:
-            return GateDecision(False, "low_score", best_u.score, coverage)
-        if coverage < self.min_coverage:
-            return GateDecision(False, "low_coverage", best_u.score, coverage)
-        return GateDecision(True, "supported", best_u.score, coverage)
 
 
 @dataclass(frozen=True)

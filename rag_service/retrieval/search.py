@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from rag_service.core.database import Database
 from rag_service.retrieval.embedder import Embedder
 from rag_service.retrieval.text import searchable
+from rag_service.retrieval.types import Candidate, QueryTerms, Retrieval, UnitHit
 
 RRF_K = 60
 MAX_DF = 0.4  # full-text search ignores lexemes found in more than this share of chunks
-IDF_CAP = 2.0
 
 _HYBRID_SQL = """
 WITH qt AS (
     -- OR of the question's lexemes, minus those in most chunks: ts_rank_cd has no IDF, so
-    -- "ai" and "engineer" would otherwise outrank the one rare word that matters.
+    -- the corpus' common words would otherwise outrank the one rare word that matters.
     SELECT string_agg(quote_literal(q.lexeme), ' | ')::tsquery AS tq
     FROM unnest(to_tsvector('english', %(qtext)s)) AS q
     LEFT JOIN lexicon l ON l.word = q.lexeme
@@ -45,7 +44,9 @@ WITH qt AS (
 )
 SELECT c.id, c.document_id, d.source, d.title, c.heading, c.text, c.start_char, c.end_char,
        f.vr, f.fr, f.rrf::float8, (1 - (c.embedding <=> %(qvec)s))::float8 AS dense,
-       tsvector_to_array(c.tsv), tsvector_to_array(to_tsvector('english', c.heading))
+       tsvector_to_array(c.tsv), tsvector_to_array(to_tsvector('english', c.heading)),
+       CASE WHEN coalesce((d.meta->>'title_generic')::boolean, false) THEN '{}'::text[]
+            ELSE tsvector_to_array(to_tsvector('english', d.title)) END
 FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
 ORDER BY f.rrf DESC, c.id
 LIMIT %(k)s
@@ -68,116 +69,75 @@ ORDER BY w.pos
 """
 
 
-@dataclass
-class UnitHit:
-    id: int
-    chunk_id: int
-    ordinal: int
-    kind: str
-    text: str
-    display: str
-    start: int
-    end: int
-    lexemes: frozenset[str]
-    dense: float
-    score: float = 0.0
-
-
-@dataclass
-class Candidate:
-    chunk_id: int
-    document_id: int
-    source: str
-    title: str
-    heading: str
-    text: str
-    start: int
-    end: int
-    vector_rank: int | None
-    text_rank: int | None
-    fused: float
-    dense: float
-    lexemes: frozenset[str]
-    heading_lexemes: frozenset[str]
-    units: list[UnitHit] = field(default_factory=list)
-    score: float = 0.0
-
-
-@dataclass
-class QueryTerms:
-    """The question's lexemes with their inverse document frequency over chunks."""
-
-    idf: dict[str, float]
-    unknown: frozenset[str]  # lexemes the index never contains
-    n_chunks: int
-    surface: dict[str, str] = field(default_factory=dict)  # lexeme -> the word it came from
-
-    def weight(self, lexemes: set[str] | frozenset[str]) -> float:
-        return sum(w for t, w in self.idf.items() if t in lexemes)
-
-    @property
-    def total(self) -> float:
-        return sum(self.idf.values())
-
-
-@dataclass
-class Retrieval:
-    question: str
-    vector: np.ndarray
-    terms: QueryTerms
-    candidates: list[Candidate]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
 class HybridRetriever:
     def __init__(self, db: Database, embedder: Embedder, *, candidates: int = 20) -> None:
         self.db = db
         self.embedder = embedder
         self.n_candidates = candidates
 
-    def retrieve(self, question: str, k: int) -> Retrieval:
-        qtext = searchable(question)
+    def retrieve(
+        self,
+        question: str,
+        k: int,
+        search_text: str | None = None,
+        parts: tuple[str, ...] = (),
+    ) -> Retrieval:
+        """Embed `question`; match full text (and weigh terms) on `search_text` when given
+        (the question plus a profile's synonyms). Each of `parts` (the sides of a comparison,
+        the sub-questions of a two-part question) also searches on its own, so each part's
+        evidence is among the candidates even when the whole question favours one side; a
+        unit's similarity is then its best against the question or any part."""
+        qtext = searchable(search_text or question)
         t0 = time.perf_counter()
-        qvec = self.embedder.embed([question])[0]
+        vectors = self.embedder.embed([question, *parts])
+        qvec = vectors[0]
         t1 = time.perf_counter()
         n = max(k, self.n_candidates)
         with self.db.connection() as conn:
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(40, n)),))
-            rows = conn.execute(
-                _HYBRID_SQL,
-                {"qtext": qtext, "qvec": qvec, "n": n, "k": k, "rrf_k": RRF_K, "max_df": MAX_DF},
-            ).fetchall()
-            cands = [
-                Candidate(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    r[4],
-                    r[5],
-                    r[6],
-                    r[7],
-                    r[8],
-                    r[9],
-                    r[10],
-                    r[11],
-                    frozenset(r[12]),
-                    frozenset(r[13]),
-                )
-                for r in rows
-            ]
+            cands = self._search(conn, qtext, qvec, n, k)
             by_id = {c.chunk_id: c for c in cands}
+            per_part = max(3, k // 2)
+            for part, pvec in zip(parts, vectors[1:], strict=True):
+                for c in self._search(conn, searchable(part), pvec, n, per_part):
+                    if c.chunk_id not in by_id:
+                        by_id[c.chunk_id] = c
+                        cands.append(c)
             if cands:
-                for u in conn.execute(_UNITS_SQL, (qvec, list(by_id))):
-                    by_id[u[0]].units.append(
-                        UnitHit(
-                            u[1], u[0], u[2], u[3], u[4], u[5], u[6], u[7], frozenset(u[8]), u[9]
-                        )
-                    )
+                units: dict[int, UnitHit] = {}
+                for vec in vectors:
+                    for u in conn.execute(_UNITS_SQL, (vec, list(by_id))):
+                        hit = units.get(u[1])
+                        if hit is None:
+                            units[u[1]] = hit = UnitHit(
+                                u[1],
+                                u[0],
+                                u[2],
+                                u[3],
+                                u[4],
+                                u[5],
+                                u[6],
+                                u[7],
+                                frozenset(u[8]),
+                                u[9],
+                            )
+                            by_id[u[0]].units.append(hit)
+                        hit.dense = max(hit.dense, u[9])
             terms = self._terms(conn, qtext)
             conn.commit()
         timings = {"embed": (t1 - t0) * 1000, "search": (time.perf_counter() - t1) * 1000}
         return Retrieval(question, qvec, terms, cands, timings)
+
+    @staticmethod
+    def _search(conn, qtext: str, qvec: np.ndarray, n: int, k: int) -> list[Candidate]:
+        rows = conn.execute(
+            _HYBRID_SQL,
+            {"qtext": qtext, "qvec": qvec, "n": n, "k": k, "rrf_k": RRF_K, "max_df": MAX_DF},
+        ).fetchall()
+        return [
+            Candidate(*r[:12], frozenset(r[12]), frozenset(r[13]), title_lexemes=frozenset(r[14]))
+            for r in rows
+        ]
 
     @staticmethod
     def _terms(conn, qtext: str) -> QueryTerms:
@@ -191,8 +151,9 @@ class HybridRetriever:
         surface: dict[str, str] = {}
         unknown = set()
         for word, lexeme, df, _ in rows:
-            # Capped: in a small index one stray occurrence would make a word dominate.
-            idf[lexeme] = min(IDF_CAP, math.log((n + 1) / (df + 0.5)))
+            # Smoothed, uncapped: a cap ties every rare word, and the rarest is the one that
+            # tells passages apart (the learned models weigh coverage, not raw IDF).
+            idf[lexeme] = math.log((n + 1) / (df + 1)) + 0.1
             surface.setdefault(lexeme, word)
             if df == 0:
                 unknown.add(lexeme)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 _SLASH = re.compile(r"(?<=\w)/(?=\w)")
-_LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=[£$€]?\d)|(?<=\d[%kK])(?=[A-Za-z£])|(?<=%)(?=\d)")
+_LETTER_DIGIT = re.compile(
+    r"(?<=[A-Za-z])(?=[£$€¥₹]?\d)|(?<=\d[%kK])(?=[A-Za-z£$€¥₹])|(?<=%)(?=\d)"
+)
 _CAMEL_GLUE = re.compile(r"(?<=[a-z]{2})(?=[A-Z][a-z]|[A-Z]{2})")
 _DASHES = re.compile(r"[\u2010-\u2015\u2212]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
@@ -15,8 +17,8 @@ _WORD_HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
 def searchable(text: str) -> str:
     """A form of `text` that PostgreSQL's parser and the embedder read well.
 
-    Scraped reports glue tokens together (`vLLM/TGI`, `£600/day`, `premium28%`,
-    `EngineerAI`, `day-rate`); the `english` parser keeps such strings as one opaque token, so
+    Scraped pages glue tokens together (`vLLM/TGI`, `$600/day`, `premium28%`,
+    `ServerClient`, `day-rate`); the `english` parser keeps such strings as one opaque token, so
     nothing matches them. This splits the glue and unifies dashes. Citations never use this
     form: they quote the original text.
     """
@@ -28,7 +30,7 @@ def searchable(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(£$A-Z0-9])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(£$€¥₹A-Z0-9])")
 _ABBREVIATIONS = (
     "e.g.", "i.e.", "vs.", "etc.", "approx.", "Dr.", "Mr.", "Ms.", "Mrs.", "St.", "Prof.", "Fig.",
     "Figs.", "Eq.", "Eqs.", "No.", "Nos.", "Vol.", "vol.", "pp.", "cf.", "al.", "Sec.", "Ch.",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from evals.dataset import DEFAULT_DATASETS, load_dataset
-from evals.gate import compare, load_baseline
+from evals.gate import compare_set, load_baseline
 from evals.metrics import QUALITY_METRICS, summarize
 from evals.ragas_metrics import RagasScorer
 from evals.runner import evaluate
@@ -33,16 +33,24 @@ def test_offline_runs_are_deterministic(services) -> None:
 
 def test_the_committed_baseline_passes_the_gate(services) -> None:
     results = evaluate(services.pipeline, rows())
-    verdict = compare(load_baseline(), summarize(results), results)
+    verdict = compare_set(load_baseline(), "bundled", summarize(results), results)
     assert verdict.passed, verdict.lines()
-    assert set(load_baseline()["metrics"]) == set(QUALITY_METRICS)
+    assert set(load_baseline()["sets"]["bundled"]["metrics"]) == set(QUALITY_METRICS)
+
+
+def test_every_labelled_set_is_in_the_committed_baseline() -> None:
+    from evals.sets import discover
+
+    sets = {s.name for s in discover()}
+    assert {"bundled", "rfc", "rst", "markdown", "html", "pdf"} <= sets
+    assert sets == set(load_baseline()["sets"])
 
 
 class ScrambledRetriever(HybridRetriever):
     """A deliberately broken retriever: searches for the question's words in reverse order
     with the last word dropped, so the evidence it returns no longer fits the question."""
 
-    def retrieve(self, question: str, k: int) -> Retrieval:
+    def retrieve(self, question: str, k: int, search_text: str | None = None) -> Retrieval:
         broken = " ".join(reversed(question.split()[:-1])) or question
         retrieval = super().retrieve(broken, k)
         retrieval.candidates = retrieval.candidates[::-1]
@@ -60,7 +68,7 @@ def test_a_broken_retriever_fails_the_gate(services, settings) -> None:
         retriever=ScrambledRetriever(services.db, services.embedder, candidates=3),
     )
     results = evaluate(broken, rows())
-    verdict = compare(load_baseline(), summarize(results), results)
+    verdict = compare_set(load_baseline(), "bundled", summarize(results), results)
     assert not verdict.passed
     text = "\n".join(verdict.lines())
     assert "answer_accuracy" in text
@@ -99,15 +107,17 @@ def test_cli_prints_writes_reports_and_gates(services, tmp_path: Path, monkeypat
         )
         assert gated.exit_code == 0, gated.output
         assert "PASS" in gated.output
-        report = json.loads((out / "report.json").read_text())
+        report = json.loads((out / "report.json").read_text())["sets"]["dev"]
         assert report["summary"]["answer_accuracy"] >= 0.9
+        assert "truthfulness" in report["summary"]
         assert len(report["results"]) == len(load_dataset(dev))
         md = (out / "report.md").read_text()
         assert "## Misses" in md and "## Gate" in md
         # a stricter baseline than reality: the gate names the metric and exits 1
         body = json.loads(baseline.read_text())
-        body["metrics"]["answer_accuracy"] = 1.0
-        body["questions"] = {k: True for k in body["questions"]}
+        entry = body["sets"]["dev"]
+        entry["metrics"]["answer_accuracy"] = 1.0
+        entry["questions"] = {k: True for k in entry["questions"]}
         baseline.write_text(json.dumps(body))
         failed = CliRunner().invoke(
             app, ["run", "-d", str(dev), "--out", str(out), "--gate", "--baseline", str(baseline)]

@@ -1,0 +1,244 @@
+"""General features of answer units and of whole questions, for the learned selector and gate.
+
+Nothing here knows a corpus: features are similarities, IDF-weighted coverage of the
+question's terms and entities, the asked-for kind of value, the unit's shape and position, and
+margins against the other candidates. The models that weigh them are fitted on labelled sets
+of several corpora (`evals/calibrate.py`) and ship as data (`weights.json`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from itertools import pairwise
+
+import numpy as np
+
+from rag_service.analysis.query import QueryAnalysis, phrase_tokens
+from rag_service.retrieval.types import Candidate, Retrieval, UnitHit
+
+UNIT_FEATURES = (
+    "dense",
+    "chunk_dense",
+    "cov_unit",
+    "cov_context",
+    "cov_heading",
+    "bigram",
+    "type_match",
+    "type_miss",
+    "is_heading",
+    "is_item",
+    "is_row",
+    "log_len",
+    "anaphora",
+    "fused_rank",
+    "first_in_chunk",
+    "entity_cov",
+    "dense_rank",
+    "dense_gap",
+    "cov_gap",
+    "has_digit",
+    "list_intro",
+    "question_like",
+    "entity_cov_unit",
+    "rarest_in_unit",
+    "rarest_in_context",
+    "count_cov_unit",
+    "bigram_context",
+    "prev_dense",
+    "next_dense",
+    "chunk_max_dense_gap",
+    "title_cov",
+)
+
+GATE_FEATURES = (
+    "best_p",
+    "margin",
+    "second_p",
+    "best_cov",
+    "best_entity_cov",
+    "unknown_share",
+    "unknown_entity",
+    "best_dense",
+    "type_wanted_met",
+    "type_wanted_missed",
+    "max_cov_top3",
+    "log_terms",
+    "max_chunk_dense",
+    "sides_covered",
+    "top_fused_dense",
+    "n_entities",
+)
+
+_ANAPHOR = re.compile(r"^(this|these|that|those|it|they|such|both|the latter|the former)\b", re.I)
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[A-Za-z]")
+
+HEADING_DISCOUNT = 0.6
+PREVIOUS_DISCOUNT = 0.5
+CONTEXT_DISCOUNT = 0.3
+
+
+def coverage(
+    terms: dict[str, float],
+    unit: frozenset[str],
+    heading: frozenset[str] = frozenset(),
+    previous: frozenset[str] = frozenset(),
+    context: frozenset[str] = frozenset(),
+) -> float:
+    """IDF-weighted share of the question's terms found in the unit, counting a term found
+    only in its heading, the unit before it or elsewhere in its chunk at a discount."""
+    total = sum(terms.values())
+    if total <= 0:
+        return 0.0
+    score = 0.0
+    for term, idf in terms.items():
+        if term in unit:
+            score += idf
+        elif term in heading:
+            score += HEADING_DISCOUNT * idf
+        elif term in previous:
+            score += PREVIOUS_DISCOUNT * idf
+        elif term in context:
+            score += CONTEXT_DISCOUNT * idf
+    return score / total
+
+
+def bigram_overlap(question_tokens: tuple[str, ...], text: str) -> float:
+    """Share of the question's adjacent word pairs that occur adjacent in `text`:
+    tells "status code" from "code status" where bags of words cannot."""
+    q = set(pairwise(question_tokens))
+    if not q:
+        return 0.0
+    return len(q & set(pairwise(phrase_tokens(text)))) / len(q)
+
+
+def entity_coverage(analysis: QueryAnalysis, lexemes: frozenset[str]) -> float:
+    """Share of the question's named things (with lexemes) whose lexemes all appear."""
+    ents = [e for e in analysis.entity_lexemes if e]
+    if not ents:
+        return 1.0
+    return sum(1 for e in ents if e <= lexemes) / len(ents)
+
+
+def is_bare_heading(unit: UnitHit) -> bool:
+    """A heading that states no figure names a topic; it does not answer anything itself."""
+    return unit.kind == "heading" and not _DIGIT.search(unit.display)
+
+
+def unit_features(
+    analysis: QueryAnalysis, retrieval: Retrieval
+) -> tuple[np.ndarray, list[tuple[Candidate, UnitHit]]]:
+    """One row of UNIT_FEATURES per answer unit of every candidate chunk."""
+    # Fusion order and reading order, whatever order a previous ranking left them in.
+    cands = sorted(retrieval.candidates, key=lambda c: (-c.fused, c.chunk_id))
+    for c in cands:
+        c.units.sort(key=lambda u: u.ordinal)
+    pairs: list[tuple[Candidate, UnitHit]] = [(c, u) for c in cands for u in c.units]
+    if not pairs:
+        return np.zeros((0, len(UNIT_FEATURES)), dtype=np.float32), pairs
+    terms = analysis.terms
+    rarest = max(terms, key=lambda t: (terms[t], t)) if terms else None
+    n_terms = len(terms) or 1
+    denses = np.array([u.dense for _, u in pairs], dtype=np.float32)
+    order = np.argsort(-denses, kind="stable")
+    dense_rank = np.empty(len(pairs), dtype=np.float32)
+    dense_rank[order] = np.arange(len(pairs), dtype=np.float32)
+    rows = []
+    cov_ctx: list[float] = []
+    for rank, cand in enumerate(cands):
+        previous: frozenset[str] = frozenset()
+        ds = [u.dense for u in cand.units]
+        top = max(ds, default=0.0)
+        for j, u in enumerate(cand.units):
+            context_lex = u.lexemes | cand.heading_lexemes | previous
+            cc = coverage(terms, u.lexemes, cand.heading_lexemes, previous, cand.lexemes)
+            cov_ctx.append(cc)
+            wanted = analysis.value is not None
+            met = wanted and bool(analysis.value.search(u.display))  # type: ignore[union-attr]
+            rows.append(
+                [
+                    u.dense,
+                    cand.dense,
+                    coverage(terms, u.lexemes),
+                    cc,
+                    coverage(terms, cand.heading_lexemes),
+                    bigram_overlap(analysis.tokens, u.display),
+                    float(met),
+                    float(wanted and not met),
+                    float(u.kind == "heading"),
+                    float(u.kind == "item"),
+                    float(u.kind == "row"),
+                    math.log1p(len(u.display)) / 6.0,
+                    float(bool(_ANAPHOR.match(u.display))),
+                    1.0 / (1.0 + rank),
+                    float(u.ordinal == cand.units[0].ordinal),
+                    entity_coverage(analysis, context_lex),
+                    0.0,  # dense_rank, below
+                    0.0,  # dense_gap
+                    0.0,  # cov_gap
+                    float(bool(_DIGIT.search(u.display))),
+                    float(u.display.rstrip().endswith(":")),
+                    float(u.display.rstrip().endswith("?")),
+                    entity_coverage(analysis, u.lexemes),
+                    float(rarest is not None and rarest in u.lexemes),
+                    float(rarest is not None and rarest in context_lex),
+                    sum(1 for t in terms if t in u.lexemes) / n_terms,
+                    bigram_overlap(analysis.tokens, f"{cand.heading} {u.display}"),
+                    ds[j - 1] if j > 0 else 0.0,
+                    ds[j + 1] if j + 1 < len(ds) else 0.0,
+                    u.dense - top,
+                    coverage(terms, cand.title_lexemes),
+                ]
+            )
+            previous = u.lexemes
+    x = np.asarray(rows, dtype=np.float32)
+    x[:, UNIT_FEATURES.index("dense_rank")] = 1.0 / (1.0 + dense_rank)
+    x[:, UNIT_FEATURES.index("dense_gap")] = denses - denses.max()
+    cc_arr = np.asarray(cov_ctx, dtype=np.float32)
+    x[:, UNIT_FEATURES.index("cov_gap")] = cc_arr - cc_arr.max()
+    return x, pairs
+
+
+def has_letters(unit: UnitHit) -> bool:
+    return bool(_LETTER.search(unit.display))
+
+
+def gate_features(
+    analysis: QueryAnalysis,
+    retrieval: Retrieval,
+    x: np.ndarray,
+    probs: np.ndarray,
+    pairs: list[tuple[Candidate, UnitHit]],
+) -> np.ndarray:
+    """One row of GATE_FEATURES for the question, from its units' features and probabilities."""
+    f = dict.fromkeys(GATE_FEATURES, 0.0)
+    f["unknown_share"] = analysis.unknown_share
+    f["unknown_entity"] = float(bool(analysis.unknown_entities))
+    f["log_terms"] = math.log1p(len(analysis.terms))
+    f["n_entities"] = float(len(analysis.entities))
+    if len(pairs):
+        order = np.argsort(-probs, kind="stable")
+        b = order[0]
+        col = {n: i for i, n in enumerate(UNIT_FEATURES)}
+        f["best_p"] = float(probs[b])
+        f["second_p"] = float(probs[order[1]]) if len(order) > 1 else 0.0
+        f["margin"] = f["best_p"] - f["second_p"]
+        f["best_cov"] = float(x[b, col["cov_context"]])
+        f["best_entity_cov"] = float(x[b, col["entity_cov"]])
+        f["best_dense"] = float(x[b, col["dense"]])
+        f["type_wanted_met"] = float(x[b, col["type_match"]])
+        f["type_wanted_missed"] = float(x[b, col["type_miss"]])
+        top3 = order[:3]
+        f["max_cov_top3"] = float(x[top3, col["cov_context"]].max())
+        f["max_chunk_dense"] = float(x[:, col["chunk_dense"]].max())
+        f["top_fused_dense"] = float(retrieval.candidates[0].dense) if retrieval.candidates else 0
+        sides = analysis.side_terms()
+        if sides:
+            top = order[:5]
+            lex = [pairs[i][1].lexemes | pairs[i][0].heading_lexemes for i in top]
+            covered = [max(coverage(side, lx) for lx in lex) >= 0.5 for side in sides if side]
+            f["sides_covered"] = sum(covered) / len(covered) if covered else 1.0
+        else:
+            f["sides_covered"] = 1.0
+    return np.asarray([f[n] for n in GATE_FEATURES], dtype=np.float32)
