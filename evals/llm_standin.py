@@ -290,7 +290,9 @@ def wrong_figures_shipped(
     out = []
     for r in results:
         figure = standin.injected.get(r.question)
+        if not figure or not r.said_answerable:
+            continue
         alone = rf"(?<![\d.,]){re.escape(norm(figure))}(?![\d]|[.,]\d)"
-        if figure and r.said_answerable and re.search(alone, norm(r.answer)):
+        if re.search(alone, norm(r.answer)):
             out.append((r.id, figure))
     return out

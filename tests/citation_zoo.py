@@ -312,6 +312,13 @@ ADVERSARIAL: list[WrongClaim] = [
         "£650",
     ),
     WrongClaim(
+        "wrong figure after a prose marker",
+        "How many years of recruitment experience does the author have?",
+        "12+ years in recruitment",
+        "According to passage {n}, 19+ years.",
+        "19+",
+    ),
+    WrongClaim(
         "cites a passage never offered",
         QUESTION,
         NEEDLE,

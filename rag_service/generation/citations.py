@@ -47,8 +47,9 @@ _BRACKET_MARKER = re.compile(
 # "According to passage 2", "Passage 1 states", "(as stated in source 3)"
 _PROSE_MARKER = re.compile(
     r"\b(?:according\s+to\s+|as\s+(?:stated|noted|shown|mentioned|reported)\s+in\s+|per\s+"
-    r"|from\s+|in\s+|based\s+on\s+)?(?:the\s+)?(?:passages?|sources?|documents?)\s+#?"
-    rf"(?P<n>{_NUMS})\b(?:\s+(?:states?|says?|notes?|shows?|reports?|mentions?|indicates?"
+    r"|from\s+|in\s+|based\s+on\s+)?(?:the\s+)?(?:(?:passage|source|document)\s+#?"
+    r"(?P<n>\d{1,3})|(?:passages|sources|documents)\s+(?P<ns>\d{1,3}(?:\s*,\s*\d{1,3})*"
+    r"(?:\s*(?:and|&|-|–)\s*\d{1,3})?))\b(?:\s+(?:states?|says?|notes?|shows?|reports?|mentions?|indicates?"
     r"|explains?)(?:\s+that)?)?,?",
     re.IGNORECASE,
 )
@@ -140,7 +141,7 @@ def _marker_spans(text: str) -> list[tuple[int, int, list[int], bool]]:
     taken = [(s, e) for s, e, _, _ in spans]
     for m in _PROSE_MARKER.finditer(text):
         if not any(s < m.end() and m.start() < e for s, e in taken):
-            spans.append((m.start(), m.end(), _numbers(m["n"]), False))
+            spans.append((m.start(), m.end(), _numbers(m["n"] or m["ns"]), False))
     return sorted(spans)
 
 
@@ -390,15 +391,20 @@ def reply_from_blocks(blocks: list[tuple[str, list[GivenQuote]]]) -> Reply:
     if reply.abstained:
         return reply
     cursor = 0
-    for claim in reply.claims:
-        at = full.find(claim.text, cursor)
+    for seg in reply.segments:
+        at = full.find(seg.text, cursor)
         if at < 0:
             continue
-        cursor = at + len(claim.text)
+        cursor = at + len(seg.text)
         spans = [q for s, e, cites in ranges if s < cursor and at < e for q in cites]
-        if spans:
-            claim.passages = _dedupe([*claim.passages, *(q.n for q in spans)])
-            claim.quotes = tuple(dict.fromkeys([*spans, *claim.quotes]))
+        if not spans:
+            continue
+        if seg.claim is None:  # cited text is a claim however it reads ("Based on …, x.")
+            seg.kind, seg.claim = "claim", len(reply.claims)
+            reply.claims.append(Claim(seg.text))
+        claim = reply.claims[seg.claim]
+        claim.passages = _dedupe([*claim.passages, *(q.n for q in spans)])
+        claim.quotes = tuple(dict.fromkeys([*spans, *claim.quotes]))
     return reply
 
 
@@ -801,7 +807,8 @@ def check_claim(
     entity_stems = {_stem(w) for e in claim.entities for w in _WORD.findall(e)}
     words = [w for w in dict.fromkeys(claim.words) if w not in entity_stems]
     if not words:
-        return Check(True, "supported", 1.0)
+        facts = claim.quantities or claim.dates or claim.entities
+        return Check(True, "supported", 1.0) if facts else Check(False, "nothing to check")
     hit = sum(w in span_stems for w in words)
     overlap = hit / len(words)
     facts = len(claim.quantities) + len(claim.dates) + len(claim.entities)
@@ -950,7 +957,7 @@ def verify_claim(claim: Claim, passages: list[Passage]) -> ClaimResult:
     return ClaimResult(claim, False, best_fail.reason if best_fail else "no supporting span")
 
 
-MAX_SPANS = 4  # a claim may draw on at most this many sentences or quotes
+MAX_SPANS = 6  # a claim may draw on at most this many sentences or quotes (a list answer)
 
 
 def _cover(
@@ -958,12 +965,12 @@ def _cover(
 ) -> ClaimResult | None:
     """A claim drawing on several sentences (a list, a comparison across passages): the
     fewest spans of its cited passages — the model's quotes first — that together hold its
-    figures, dates and names, then checked as one reading like a single span."""
-    items = len(facts.quantities) + len(facts.dates) + len(facts.entities)
-    if not items:
-        return None
+    figures, dates and names, and then its words; checked as one reading like a single span
+    (every figure, name and negation still has to be found)."""
+    n_items = len(facts.quantities) + len(facts.dates) + len(facts.entities)
+    words = set(facts.words)
 
-    def covered(sp: Span) -> frozenset[int]:
+    def covered(sp: Span) -> tuple[frozenset[int], frozenset[str]]:
         f = extract_facts(sp.reading)
         stems = {_stem(w) for w in _WORD.findall(deglue(sp.reading))}
         hit = {i for i, q in enumerate(facts.quantities) if any(q.matches(s) for s in f.quantities)}
@@ -975,26 +982,35 @@ def _cover(
             for i, e in enumerate(facts.entities)
             if all(_stem(w) in stems for w in _WORD.findall(e))
         }
-        return frozenset(hit)
+        return frozenset(hit), frozenset(words & stems)
 
     options = given + [(sp, p) for p in pool for sp in _passage_spans(p) if not sp.parts]
-    cover = [(sp, p, covered(sp)) for sp, p in options]
-    left = set(range(items))
+    cover = [(sp, p, *covered(sp)) for sp, p in options]
+    left_items, left_words = set(range(n_items)), set(words)
     chosen: list[tuple[Span, Passage]] = []
-    while left and len(chosen) < MAX_SPANS:
-        sp, p, hit = max(cover, key=lambda t: (len(t[2] & left), t[0].given, t[0].start - t[0].end))
-        if not hit & left:
+    while len(chosen) < MAX_SPANS and (left_items or left_words):
+        sp, p, items, ws = max(
+            cover,
+            key=lambda t: (
+                len(t[2] & left_items),
+                len(t[3] & left_words),
+                t[0].given,
+                t[0].start - t[0].end,
+            ),
+        )
+        if not (items & left_items or ws & left_words):
             break
         chosen.append((sp, p))
-        left -= hit
-    if left or len(chosen) < 2:
-        return None
-    reading = "\n".join(sp.reading for sp, _ in chosen)
-    context = set().union(*(_context_stems(p) for _, p in chosen))
-    check = check_claim(facts, reading, context, tuple(sp.reading for sp, _ in chosen))
-    if not check.ok:
-        return None
-    return ClaimResult(claim, True, "supported", [_citation(p, sp) for sp, p in chosen])
+        left_items -= items
+        left_words -= ws
+        if left_items or len(chosen) < 2:
+            continue
+        reading = "\n".join(sp.reading for sp, _ in chosen)
+        context = set().union(*(_context_stems(p) for _, p in chosen))
+        if check_claim(facts, reading, context, tuple(sp.reading for sp, _ in chosen)).ok:
+            chosen.sort(key=lambda t: (t[1].n, t[0].start))
+            return ClaimResult(claim, True, "supported", [_citation(p, sp) for sp, p in chosen])
+    return None
 
 
 def _citation(p: Passage, span: Span) -> DraftCitation:
