@@ -21,7 +21,14 @@ from rag_service.core.logging import JsonFormatter
 from rag_service.services import build_pipeline
 from rag_service.tracing import LangfuseTracer, Tracer, build_tracer
 from tests.conftest import LiveServer
-from tests.fakes import FakeServer, Reply, openai_completion, openai_error
+from tests.fakes import (
+    FakeServer,
+    Reply,
+    openai_error,
+    passages_sent,
+    render,
+    scripted,
+)
 
 QUESTION = "What is the median day rate for a freelance AI Engineer in the UK?"
 GOOD = 'The median day rate is £600/day [1].\nQUOTES:\n[1] "with a median of £600/day"'
@@ -86,7 +93,9 @@ def traced(settings: Settings, receiver: FakeServer | str, monkeypatch, **extra)
 
 
 def test_an_ask_request_produces_the_trace_tree(settings, services, receiver, monkeypatch) -> None:
-    with FakeServer([openai_completion(GOOD)]) as upstream:
+    reply = GOOD.replace("[1]", "[{n}]").replace(".\n", ". It is £640/day in Leeds [{n}].\n", 1)
+    answer = scripted(lambda body: render(reply, passages_sent(body), "with a median of £600"))
+    with FakeServer([answer]) as upstream:
         from pydantic import SecretStr
 
         s = traced(
@@ -113,12 +122,12 @@ def test_an_ask_request_produces_the_trace_tree(settings, services, receiver, mo
     assert trace_id and r.headers["x-trace-id"] == trace_id
     got = [sp for sp in spans(receiver) if sp["trace"] == trace_id]
     by_name = {sp["name"]: sp for sp in got}
-    assert set(by_name) == {"ask", "retrieve", "rerank", "generate", "abstention"}
+    assert set(by_name) == {"ask", "retrieve", "rerank", "generate", "verify", "abstention"}
     root = by_name["ask"]
     # the root of what we export (FastAPI's own endpoint span above it is not exported)
     assert root["parent"] not in {sp["id"] for sp in got}
     assert root["attrs"]["langfuse.internal.is_app_root"] is True
-    for child in ("retrieve", "rerank", "generate", "abstention"):
+    for child in ("retrieve", "rerank", "generate", "verify", "abstention"):
         assert by_name[child]["parent"] == root["id"], child
     gen = by_name["generate"]["attrs"]
     assert gen["langfuse.observation.type"] == "generation"
@@ -126,6 +135,16 @@ def test_an_ask_request_produces_the_trace_tree(settings, services, receiver, mo
     assert json.loads(gen["langfuse.observation.usage_details"]) == {"input": 120, "output": 30}
     assert json.loads(gen["langfuse.observation.metadata.provider"]) == "openai"
     assert "600/day" in gen["langfuse.observation.input"]  # what the model was sent
+    assert json.loads(gen["langfuse.observation.metadata.prompt_version"]).startswith("2+")
+    verify = by_name["verify"]["attrs"]
+    assert json.loads(verify["langfuse.observation.output"]) == {
+        "claims": 2,
+        "verified": 1,
+        "dropped": 1,
+        "mode": "text",
+    }
+    (dropped,) = json.loads(verify["langfuse.observation.metadata.dropped"])
+    assert "640" in dropped["claim"] and "not in the cited span" in dropped["reason"]
     retrieved = json.loads(by_name["retrieve"]["attrs"]["langfuse.observation.output"])
     assert retrieved and {"chunk_id", "fused"} <= set(retrieved[0])
     decision = json.loads(by_name["abstention"]["attrs"]["langfuse.observation.output"])
