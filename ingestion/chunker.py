@@ -167,12 +167,18 @@ _CODEISH = re.compile(r"[()\[\]{}=<>_/\\|;]|\w\.\w")
 
 
 def is_label(display: str) -> bool:
-    """A paragraph that only labels what follows ("Note", "See also", "Before:", a caption like
-    "Table 3-1: Integer Types"): no sentence, no answer."""
-    words = display.split()
+    """A paragraph that only labels what follows ("Note", "See also", "Before:", "Keep
+    reading"): at most three words, no figure, no "key: value", no sentence end. A bare URL is
+    one too. "Timeline: 8–14 months" and "Yes." are answers, not labels."""
     if _BARE_URL.match(display):
         return True
-    return len(words) <= 3 and not _LABEL_END.search(display)
+    body = display.rstrip(":").strip()
+    return (
+        len(body.split()) <= 3
+        and not _LABEL_END.search(body)
+        and not any(c.isdigit() for c in body)
+        and ": " not in body
+    )
 
 
 def join_interrupted(blocks: list[Block]) -> list[Block]:

@@ -487,20 +487,25 @@ class _TextParser:
 
 _GRAMMAR_RULE = re.compile(r"^[\w.-]+\s*(?:=|::=|:=|=/)\s+\S|^/\*.*\*/$")
 _LETTERHEAD = re.compile(r"\S\s{8,}\S|^\s{20,}\S")
-_CODE_CHARS = re.compile(r"[=;{}<>|\\]|/\*|\*/|--|::|\[[^\]]*\]|^\S+:\s+\S+$|^\S+\s+=")
+_CODE_CHARS = re.compile(r"[={}<>|\\]|;\s*$|/\*|\*/|^--\S|::|^\S+:\s+\S+$")
+_PROSE_WORD = re.compile(r"^[(\"'“]?[A-Za-z][a-z]+[,.;:)\"'”]*$")
 
 
 def _is_code(run: list[_Line], body_indent: int) -> bool:
-    """An indented group of lines that is not prose: grammar rules, examples, dumps."""
+    """A group of lines that is not prose: grammar rules, protocol examples, dumps. Prose —
+    most tokens plain words, citations like "[RFC2119]" or not — never is."""
     if not run or _BULLET.match(run[0].text):
         return False
+    tokens = [t for ln in run for t in ln.text.split()]
+    prose = sum(1 for t in tokens if _PROSE_WORD.match(t)) / max(1, len(tokens))
+    if prose >= 0.6:
+        return False
     codeish = sum(1 for ln in run if _CODE_CHARS.search(ln.text))
-    sentences = sum(1 for ln in run if re.search(r"[a-z]{3,}[.!?]$", ln.text))
     if min(ln.indent for ln in run) > body_indent:
-        return codeish >= 0.5 * len(run) and sentences <= 0.25 * len(run)
+        return codeish >= 0.5 * len(run)
     if len(run) == 1:
         return bool(_GRAMMAR_RULE.match(run[0].text))
-    return codeish >= 0.8 * len(run) and sentences == 0
+    return codeish >= 0.8 * len(run)
 
 
 def _pipe_cells(line: str) -> list[tuple[int, int]]:

@@ -135,3 +135,22 @@ def test_sentence_spans_keep_abbreviations() -> None:
 )
 def test_sentence_spans_do_not_split_inside(text: str) -> None:
     assert sentence_spans(text) == [(0, len(text))]
+
+
+@pytest.mark.parametrize(
+    ("display", "label"),
+    [
+        ("Note", True),
+        ("See also", True),
+        ("Before:", True),
+        ("https://example.org/a/b", True),
+        ("Timeline: 8–14 months", False),
+        ("Yes.", False),
+        ("Table 3-1", False),
+        ("Four words are here", False),
+    ],
+)
+def test_labels(display: str, label: bool) -> None:
+    from ingestion.chunker import is_label
+
+    assert is_label(display) is label

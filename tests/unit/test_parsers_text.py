@@ -114,3 +114,32 @@ def test_flattened_table_is_generic() -> None:
         "North — Standard: €12-15 · Premium: €20",
         "South — Standard: ¥300 · Premium: ¥450",
     ]
+
+
+GRAMMAR = """\
+   This memo defines a syntax for timestamps used by many protocols on the
+   Internet, and it cites [ISO8601] and [RFC2119] for the terms it uses; a
+   value such as "=" may appear in prose without making the prose code.
+
+   The grammar below is normative and every implementation must accept it
+   exactly as written, including the optional fractional seconds part.
+
+      date-fullyear   = 4DIGIT
+      date-month      = 2DIGIT  ; 01-12
+      date-mday       = 2DIGIT  ; 01-31
+
+   An example of a timestamp with an offset is shown below this paragraph
+   so that readers can compare it with the grammar given above in full.
+
+      1996-12-19T16:39:57-08:00
+"""
+
+
+def test_grammar_is_code_prose_with_citations_is_not() -> None:
+    doc, chunks = load("memo.txt", GRAMMAR)
+    kinds = [(b.kind, b.display[:20]) for b in doc.blocks]
+    assert ("code", "date-fullyear = 4DIG") in kinds
+    shown = displays(chunks)
+    assert any(s.startswith("This memo defines a syntax") for s in shown)
+    assert "1996-12-19T16:39:57-08:00" in shown  # an example value stays an answer
+    assert not any("4DIGIT" in s for s in shown)
