@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from rag_service.analysis.profile import DomainProfile, Language, load_language
 from rag_service.retrieval.text import searchable
@@ -86,10 +87,17 @@ def _stem(tok: str) -> str:
     return tok[:-1] if len(tok) > 3 and tok.endswith("s") and not tok.endswith("ss") else tok
 
 
-def phrase_tokens(text: str, lang: Language | None = None) -> list[str]:
+def phrase_tokens(text: str, lang: Language | None = None) -> tuple[str, ...]:
     """Crudely stemmed content tokens, in order, for phrase (bigram) matching."""
-    lang = lang or load_language()
-    return [_stem(t) for t in _TOKEN.findall(searchable(text).lower()) if t not in lang.stop]
+    if lang is None:
+        return _default_tokens(text)
+    return tuple(_stem(t) for t in _TOKEN.findall(searchable(text).lower()) if t not in lang.stop)
+
+
+@lru_cache(maxsize=65536)
+def _default_tokens(text: str) -> tuple[str, ...]:
+    """Cached: the same units come back question after question."""
+    return phrase_tokens(text, load_language())
 
 
 def _lexemes(text: str, terms: dict[str, float]) -> set[str]:
@@ -166,7 +174,7 @@ def question_shape(
         question=question,
         answer_type=answer_type,
         value=value,
-        tokens=tuple(phrase_tokens(question, lang)),
+        tokens=phrase_tokens(question, lang),
         entities=_entities(question),
         sides=sides,
         parts=parts,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -49,6 +50,7 @@ UNIT_FEATURES = (
     "next_dense",
     "chunk_max_dense_gap",
     "title_cov",
+    "number_cov",
 )
 
 GATE_FEATURES = (
@@ -68,6 +70,13 @@ GATE_FEATURES = (
     "sides_covered",
     "top_fused_dense",
     "n_entities",
+    "n_parts",
+    "best_rarest",
+    "best_bigram",
+    "best_count_cov",
+    "best_entity_cov_unit",
+    "negated",
+    "best_number_cov",
 )
 
 _ANAPHOR = re.compile(r"^(this|these|that|those|it|they|such|both|the latter|the former)\b", re.I)
@@ -110,7 +119,12 @@ def bigram_overlap(question_tokens: tuple[str, ...], text: str) -> float:
     q = set(pairwise(question_tokens))
     if not q:
         return 0.0
-    return len(q & set(pairwise(phrase_tokens(text)))) / len(q)
+    return len(q & _bigrams(text)) / len(q)
+
+
+@lru_cache(maxsize=65536)
+def _bigrams(text: str) -> frozenset[tuple[str, str]]:
+    return frozenset(pairwise(phrase_tokens(text)))
 
 
 def entity_coverage(analysis: QueryAnalysis, lexemes: frozenset[str]) -> float:
@@ -119,6 +133,19 @@ def entity_coverage(analysis: QueryAnalysis, lexemes: frozenset[str]) -> float:
     if not ents:
         return 1.0
     return sum(1 for e in ents if e <= lexemes) / len(ents)
+
+
+def number_coverage(analysis: QueryAnalysis, lexemes: frozenset[str]) -> float:
+    """Share of the question's numbers (versions, codes, years) that appear: "release 1.20"
+    is not answered by the row of release 1.10."""
+    nums = [
+        e
+        for ent, e in zip(analysis.entities, analysis.entity_lexemes, strict=True)
+        if e and _DIGIT.search(ent)
+    ]
+    if not nums:
+        return 1.0
+    return sum(1 for e in nums if e <= lexemes) / len(nums)
 
 
 def is_bare_heading(unit: UnitHit) -> bool:
@@ -189,6 +216,7 @@ def unit_features(
                     ds[j + 1] if j + 1 < len(ds) else 0.0,
                     u.dense - top,
                     coverage(terms, cand.title_lexemes),
+                    number_coverage(analysis, context_lex),
                 ]
             )
             previous = u.lexemes
@@ -217,6 +245,8 @@ def gate_features(
     f["unknown_entity"] = float(bool(analysis.unknown_entities))
     f["log_terms"] = math.log1p(len(analysis.terms))
     f["n_entities"] = float(len(analysis.entities))
+    f["n_parts"] = float(len(analysis.sides or analysis.parts))
+    f["negated"] = float(analysis.negated)
     if len(pairs):
         order = np.argsort(-probs, kind="stable")
         b = order[0]
@@ -232,6 +262,11 @@ def gate_features(
         top3 = order[:3]
         f["max_cov_top3"] = float(x[top3, col["cov_context"]].max())
         f["max_chunk_dense"] = float(x[:, col["chunk_dense"]].max())
+        f["best_number_cov"] = float(x[b, col["number_cov"]])
+        f["best_rarest"] = float(x[b, col["rarest_in_context"]])
+        f["best_bigram"] = float(x[b, col["bigram_context"]])
+        f["best_count_cov"] = float(x[b, col["count_cov_unit"]])
+        f["best_entity_cov_unit"] = float(x[b, col["entity_cov_unit"]])
         f["top_fused_dense"] = float(retrieval.candidates[0].dense) if retrieval.candidates else 0
         sides = analysis.side_terms()
         if sides:

@@ -87,4 +87,4 @@ def test_learned_selector_beats_plain_fusion_on_the_dev_set(services, dev_rows) 
 
     learned, fusion = recall_at_1(True), recall_at_1(False)
     assert learned > fusion
-    assert learned >= 0.7
+    assert learned >= 0.6
