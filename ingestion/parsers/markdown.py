@@ -12,13 +12,13 @@ spans) is never masked.
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
 from collections import Counter
 
 import yaml
 from markdown_it import MarkdownIt
-from markdown_it.token import Token
 
 from ingestion.parsers.inline import MARKDOWN, render
 from ingestion.parsers.types import Block, Mapped, ParsedText, line_starts, row_display
@@ -89,14 +89,14 @@ def _code_lines(md: MarkdownIt, text: str) -> set[int]:
 
 def _mask_markup(text: str, masker: _Masker, code: set[int], starts: list[int]) -> None:
     def in_code(pos: int) -> bool:
-        import bisect
-
         return bisect.bisect_right(starts, pos) - 1 in code
 
-    spans = [m.span() for m in _CODE_SPAN.finditer(text)]
+    spans = [m.span() for m in _CODE_SPAN.finditer(text)]  # in order, not overlapping
+    span_starts = [s for s, _ in spans]
 
     def in_span(a: int, b: int) -> bool:
-        return any(s < b and a < e for s, e in spans)
+        k = bisect.bisect_right(span_starts, a) - 1
+        return any(spans[j][0] < b and a < spans[j][1] for j in (k, k + 1) if 0 <= j < len(spans))
 
     for pattern, reason in (
         (_RAW_ELEMENT, "markup"),
@@ -264,4 +264,4 @@ def _fixed(display: str, start: int, end: int) -> Mapped:
     return m.finish()
 
 
-__all__ = ["Token", "parse_markdown"]
+__all__ = ["parse_markdown"]

@@ -469,8 +469,8 @@ class _Builder:
             hyphen = re.search(r"([A-Za-z]+)-$", body)
             if hyphen and nxt[:1].islower():
                 joined = (hyphen.group(1) + re.match(r"[A-Za-z]*", nxt).group()).lower()  # type: ignore[union-attr]
-                if joined in self.vocabulary:
-                    shown.add_source(self.text_of(start), pos, pos + len(body) - 1)
+                if joined in self.vocabulary:  # "hur-⏎dle": the hyphen only broke the line
+                    shown.add(body[:-1], pos, pos + len(body) - 1, literal=True)
                     pos += len(body) + 1
                     continue
             shown.add(body, pos, pos + len(body), literal=True)
@@ -478,9 +478,7 @@ class _Builder:
             if nxt:
                 shown.space(pos)
             pos += 1
-        self.blocks.append(
-            Block(kind, start, start + len("\n".join(lines)) - (0), shown.finish(), level)
-        )
+        self.blocks.append(Block(kind, start, self.length, shown.finish(), level))
 
     def code(self, lines: list[str]) -> None:
         body = "\n".join(lines)
@@ -488,10 +486,6 @@ class _Builder:
         shown = Mapped()
         shown.add(body, start, start + len(body), literal=True)
         self.blocks.append(Block("code", start, start + len(body), shown.finish()))
-
-    def text_of(self, start: int) -> str:
-        # the text built so far, padded so absolute offsets index it
-        return "".join(self.parts)
 
     def table(self, rows: list[list[str]]) -> None:
         header = rows[0]

@@ -360,5 +360,4 @@ def parse_rst(text: str) -> ParsedText:
         title, source = collapse(doctree.children[0].astext()), "document_title"
     if source:
         meta["title_source"] = source
-    doc = ParsedText(text, title, walker.blocks, meta, walker.dropped, "rst")
-    return doc
+    return ParsedText(text, title, walker.blocks, meta, walker.dropped, "rst")

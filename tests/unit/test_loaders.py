@@ -73,3 +73,20 @@ def test_bad_files_get_one_line_reasons(name, data, error, message) -> None:
         load_document(name, data, max_bytes=LIMIT)
     assert message in info.value.message
     assert "\n" not in info.value.message
+
+
+def test_rag_ingest_report_needs_no_database(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from ingestion.cli import app
+
+    (tmp_path / "guide.md").write_text(
+        "---\ntitle: Guide\n---\n# Guide\n\nThe limit is ten requests a second.\n\n"
+        "wrapped continuation of a line that\n"
+    )
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    result = CliRunner().invoke(app, ["--report", str(tmp_path)])
+    assert result.exit_code == 1  # one file could not be read
+    out = result.output
+    assert "guide.md" in out and "markdown" in out and "broken.pdf" in out
+    assert "fragment" in out and "total" in out
