@@ -64,6 +64,10 @@ def run(
     judge_api_key: Annotated[str, typer.Option(envvar="RAG_JUDGE_API_KEY")] = "unused",
     run_name: Annotated[str | None, typer.Option(help="Tags the run's traces.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Only the overall tables.")] = False,
+    root: Annotated[
+        Path | None,
+        typer.Option(help="Your own sets: ROOT/datasets/<name>.jsonl + ROOT/corpora/<name>/."),
+    ] = None,
     standin: Annotated[
         str | None,
         typer.Option(
@@ -84,7 +88,7 @@ def run(
         plan = [(p.stem, settings, load_dataset(p)) for p in dataset]
     else:
         try:
-            plan = [(es.name, settings_for(es, settings), es.rows()) for es in discover(sets)]
+            plan = [(es.name, settings_for(es, settings), es.rows()) for es in discover(sets, root)]
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     llm = None
@@ -171,6 +175,10 @@ def calibrate(
     write: Annotated[
         bool, typer.Option("--write/--dry-run", help="Write the weights (default) or only report.")
     ] = True,
+    root: Annotated[
+        Path | None,
+        typer.Option(help="Your own sets: ROOT/datasets/<name>.jsonl + ROOT/corpora/<name>/."),
+    ] = None,
 ) -> None:
     """Refit the answer selector and the gate on labelled sets, leave one corpus out.
 
@@ -184,7 +192,10 @@ def calibrate(
 
     configure_logging(get_settings().log_level, quiet=True)
     settings = get_settings()
-    chosen = discover(sets)
+    try:
+        chosen = discover(sets, root)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     embedder = build_embedder(settings)
     profile = load_profile(settings.profile)
     samples = []

@@ -26,16 +26,23 @@ class EvalSet:
         return [r for p in self.datasets for r in load_dataset(p)]
 
 
-def discover(names: list[str] | None = None) -> list[EvalSet]:
+def discover(names: list[str] | None = None, root: Path | None = None) -> list[EvalSet]:
     """The bundled corpus (dev + extra) and every `datasets/<name>.jsonl` whose corpus
-    `corpora/<name>/` exists."""
-    sets = [
-        EvalSet(
-            BUNDLED, PROJECT_ROOT / "corpus", (DATASETS / "dev.jsonl", DATASETS / "extra.jsonl")
-        )
-    ]
-    for path in sorted(DATASETS.glob("*.jsonl")):
-        corpus = CORPORA / path.stem
+    `corpora/<name>/` exists; with `root`, the sets laid out the same way under it (a user's
+    own labelled documents) instead."""
+    if root is None:
+        datasets, corpora = DATASETS, CORPORA
+        sets = [
+            EvalSet(
+                BUNDLED,
+                PROJECT_ROOT / "corpus",
+                (DATASETS / "dev.jsonl", DATASETS / "extra.jsonl"),
+            )
+        ]
+    else:
+        datasets, corpora, sets = root / "datasets", root / "corpora", []
+    for path in sorted(datasets.glob("*.jsonl")):
+        corpus = corpora / path.stem
         if corpus.is_dir():
             sets.append(EvalSet(path.stem, corpus, (path,)))
     if names:
