@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
+from ingestion.bounded import PdfLimits, parse_pdf_bounded
 from ingestion.parsers.types import ParsedText, is_generic_title
+from rag_service.core.config import get_settings
 from rag_service.core.errors import DocumentError, PayloadTooLarge, UnsupportedMediaType
 
 TEXT_TYPES = {".txt", ".text"}
@@ -21,6 +23,7 @@ RST_TYPES = {".rst", ".rest"}
 HTML_TYPES = {".html", ".htm"}
 PDF_TYPES = {".pdf"}
 SUPPORTED = TEXT_TYPES | MARKDOWN_TYPES | RST_TYPES | HTML_TYPES | PDF_TYPES
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 LoadedDocument = ParsedText
 
@@ -31,7 +34,7 @@ def title_from_name(name: str) -> str:
 
 
 def decode_text(data: bytes) -> str:
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data:  # anywhere: PostgreSQL cannot store NUL in text
         raise DocumentError("looks like binary data, not text (contains NUL bytes)")
     try:
         text = data.decode("utf-8-sig")
@@ -43,9 +46,25 @@ def decode_text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def load_document(name: str, data: bytes, *, max_bytes: int) -> LoadedDocument:
-    """Decode and parse one file. Raises DocumentError (unreadable), PayloadTooLarge or
-    UnsupportedMediaType with a one-line reason a person can act on."""
+def _clean(value: object) -> object:
+    """Metadata strings without NUL (PostgreSQL's jsonb refuses \\u0000) or lone surrogates."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("", value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def load_document(
+    name: str, data: bytes, *, max_bytes: int, max_chars: int | None = None
+) -> LoadedDocument:
+    """Decode and parse one file. Raises DocumentError (unreadable, or more text than
+    `max_chars`, default RAG_MAX_DOCUMENT_CHARS), PayloadTooLarge or UnsupportedMediaType with
+    a one-line reason a person can act on. PDFs are parsed in a bounded child process."""
+    settings = get_settings()
+    max_chars = max_chars or settings.max_document_chars
     suffix = PurePath(name).suffix.lower()
     if suffix not in SUPPORTED:
         raise UnsupportedMediaType(
@@ -55,9 +74,14 @@ def load_document(name: str, data: bytes, *, max_bytes: int) -> LoadedDocument:
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"file is {len(data):,} bytes; the limit is {max_bytes:,}")
     if suffix in PDF_TYPES:
-        from ingestion.parsers.pdf import parse_pdf
-
-        doc = parse_pdf(data)
+        doc = parse_pdf_bounded(
+            data,
+            PdfLimits(
+                seconds=settings.max_parse_seconds,
+                memory_bytes=settings.max_parse_memory_mb << 20,
+                pages=settings.max_document_pages,
+            ),
+        )
     elif suffix in HTML_TYPES:
         from ingestion.parsers.html import parse_html
 
@@ -78,6 +102,14 @@ def load_document(name: str, data: bytes, *, max_bytes: int) -> LoadedDocument:
             doc = parse_text(text)
     if not doc.text.strip() or not doc.blocks:
         raise DocumentError("document is empty (no text found)")
+    if len(doc.text) > max_chars:
+        raise DocumentError(
+            f"document has {len(doc.text):,} characters; the limit is {max_chars:,}"
+        )
+    if _UNSTORABLE.search(doc.text):
+        raise DocumentError("document text contains NUL or invalid characters")
+    doc.title = _UNSTORABLE.sub("", doc.title)
+    doc.meta = _clean(doc.meta)  # type: ignore[assignment]
     source = doc.meta.get("title_source", "document")
     if not doc.title or is_generic_title(doc.title):
         doc.title, source = title_from_name(name), "filename"

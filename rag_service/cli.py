@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 
-from rag_service.core.config import get_settings
+from rag_service.core.config import Settings, get_settings
 from rag_service.core.logging import configure_logging
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options that bound what a client can make the server hold: h11 refuses a
+    request whose headers exceed RAG_MAX_HEADER_BYTES (431 in one step, not a parse that
+    restarts with every packet), idle connections are closed, and the access log stays off
+    (the API's own log line leaves out query strings)."""
+    return {
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "timeout_keep_alive": 5,
+        "access_log": False,
+        "log_config": None,
+        "timeout_graceful_shutdown": 10,
+    }
 
 
 def main() -> None:
@@ -17,8 +34,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_config=None,
-        timeout_graceful_shutdown=10,
+        **server_options(settings),
     )
 
 

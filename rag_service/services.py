@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from rag_service.analysis import load_profile
 from rag_service.core.config import Settings
@@ -65,17 +66,32 @@ def build_pipeline(
     )
 
 
+def bundled_files(folder: Path) -> dict[str, Path]:
+    """The bundled corpus by source name (path relative to the folder, as `rag-ingest` names a
+    folder's files); hidden files are not documents."""
+    return {
+        f.relative_to(folder).as_posix(): f
+        for f in sorted(folder.rglob("*"))
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts)
+    }
+
+
 def sync_bundled_corpus(settings: Settings, db: Database, ingestor: Ingestor) -> None:
     """Into an empty index, the whole bundled corpus; otherwise only its files already in the
     index (so a deleted document stays deleted), which re-indexes those changed on disk or
-    indexed by an older version of the pipeline. Unchanged files cost a hash each."""
+    indexed by an older version of the pipeline. Unchanged files cost a hash each.
+
+    Indexed names are only looked up among the files found in the folder, never turned into
+    paths: whatever an upload was called, start-up does not depend on it."""
     with db.connection() as conn:
         docs, _ = index_counts(conn)
         indexed = {r[0] for r in conn.execute("SELECT source FROM documents")}
     folder = settings.corpus_dir
-    paths = (
-        [folder] if docs == 0 else [folder / s for s in sorted(indexed) if (folder / s).is_file()]
-    )
+    if docs == 0:
+        paths = [folder]
+    else:
+        files = bundled_files(folder)
+        paths = [files[s] for s in sorted(indexed & files.keys())]
     if not paths:
         return
     outcomes = ingestor.ingest_paths(paths)
@@ -97,7 +113,10 @@ def open_services(
     try:
         ingestor = load_ingestor(settings, db, embedder)
         if ingest_bundled and settings.corpus_dir.is_dir():
-            sync_bundled_corpus(settings, db, ingestor)
+            try:
+                sync_bundled_corpus(settings, db, ingestor)
+            except Exception:  # the service starts on the index it has
+                log.exception("bundled corpus: refresh failed; serving the existing index")
         services = Services(settings, db, embedder, ingestor)
         if load_pipeline:
             services.pipeline = build_pipeline(

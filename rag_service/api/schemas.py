@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from rag_service.core.errors import InvalidInput
+from rag_service.core.inputs import check_text
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1, description="The question, in plain language.")
-    top_k: int | None = Field(None, ge=1, le=20, description="Passages given to the generator.")
-    provider: str | None = Field(
+    top_k: StrictInt | None = Field(
+        None, ge=1, le=20, description="Passages given to the generator."
+    )
+    provider: Literal["extractive", "openai", "anthropic"] | None = Field(
         None,
-        description="A configured provider (extractive, openai, anthropic); default: server's.",
+        description="A provider configured on this server (422 `provider_not_configured` "
+        "otherwise); default: the server's.",
     )
 
     @field_validator("question")
     @classmethod
     def not_blank(cls, v: str) -> str:
+        try:
+            check_text(v, "question")
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
         if not v.strip():
             raise ValueError("question must not be blank")
         return v.strip()
@@ -85,11 +95,15 @@ class SearchHit(BaseModel):
     dense: float
     score: float
     units: list[UnitOut]
+    truncated: bool = Field(False, description="A text was cut to keep the response bounded.")
 
 
 class SearchResponse(BaseModel):
     query: str
     hits: list[SearchHit]
+    truncated: bool = Field(
+        False, description="Texts were cut or hits left out (RAG_SEARCH_MAX_BYTES)."
+    )
 
 
 class IngestResponse(BaseModel):
@@ -99,5 +113,14 @@ class IngestResponse(BaseModel):
     chunks: int
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable name for the kind of error (`invalid_input`, ...).")
+    message: str = Field(description="What went wrong, for a person; never a stack trace.")
+    request_id: str | None = Field(None, description="Quote it when reporting a problem.")
+    details: list[dict[str, Any]] | None = Field(
+        None, description="422 from validation: each problem with its location."
+    )
+
+
 class ErrorBody(BaseModel):
-    error: dict[str, Any]
+    error: ErrorDetail

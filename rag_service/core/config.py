@@ -16,7 +16,10 @@ PACKAGED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 class Settings(BaseSettings):
     """Typed configuration. Every field maps to an environment variable (names in `alias`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a validation error must not print the values it was given (keys).
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     # Serving
     host: str = Field("127.0.0.1", alias="HOST")
@@ -27,9 +30,25 @@ class Settings(BaseSettings):
     # Access: API keys (comma-separated) turn authentication on for /v1/*; a per-client token
     # bucket limits request rates (0 = off). In RAG_ENV=production, keys are required.
     env: Literal["local", "production"] = Field("local", alias="RAG_ENV")
+    # RAG_API_KEYS have the `read` scope (ask, search, list, get); RAG_ADMIN_API_KEYS also
+    # `admin` (upload, delete).
     api_keys: SecretStr | None = Field(None, alias="RAG_API_KEYS")
+    admin_api_keys: SecretStr | None = Field(None, alias="RAG_ADMIN_API_KEYS")
     rate_limit_rps: float = Field(0.0, alias="RAG_RATE_LIMIT_RPS", ge=0)
     rate_limit_burst: int = Field(20, alias="RAG_RATE_LIMIT_BURST", ge=1)
+    # Wrong or missing keys allowed per client address and minute before it gets 429s.
+    auth_failures_per_minute: int = Field(10, alias="RAG_AUTH_FAILURES_PER_MINUTE", ge=1)
+    # /docs, /redoc, /openapi.json and /metrics: off, or (when keys are on) behind a key.
+    docs_enabled: bool = Field(True, alias="RAG_DOCS_ENABLED")
+    metrics_enabled: bool = Field(True, alias="RAG_METRICS_ENABLED")
+
+    # Request limits: bodies are counted while they stream in, before anything is buffered.
+    max_json_bytes: int = Field(65_536, alias="RAG_MAX_JSON_BYTES", ge=1024)
+    max_header_bytes: int = Field(16_384, alias="RAG_MAX_HEADER_BYTES", ge=4096)
+    # /v1 requests in progress per process; beyond it 503 + Retry-After at once (0 = no limit).
+    max_in_flight: int = Field(8, alias="RAG_MAX_IN_FLIGHT", ge=0)
+    # /v1/search responses: hits are cut (text shortened, then fewer hits) to stay under this.
+    search_max_bytes: int = Field(1_000_000, alias="RAG_SEARCH_MAX_BYTES", ge=10_000)
 
     # Storage: with no DATABASE_URL an embedded PostgreSQL runs from `data_dir/pgdata`.
     database_url: str | None = Field(None, alias="DATABASE_URL")
@@ -37,12 +56,21 @@ class Settings(BaseSettings):
     pool_max_size: int = Field(10, alias="RAG_DB_POOL_MAX", ge=1)
     # PgBouncer in transaction mode breaks psycopg's automatic prepared statements.
     db_prepare_threshold: int | None = Field(5, alias="RAG_DB_PREPARE_THRESHOLD")
+    # Waits on the database: a connection from the pool, a new connection, one statement.
+    db_pool_timeout_s: float = Field(5.0, alias="RAG_DB_POOL_TIMEOUT", gt=0)
+    db_connect_timeout_s: int = Field(5, alias="RAG_DB_CONNECT_TIMEOUT", ge=1)
+    db_statement_timeout_s: float = Field(60.0, alias="RAG_DB_STATEMENT_TIMEOUT", ge=0)
 
     # Ingestion
     corpus_dir: Path = Field(PROJECT_ROOT / "corpus", alias="RAG_CORPUS_DIR")
     ingest_on_start: bool = Field(True, alias="RAG_INGEST_ON_START")
     chunk_max_chars: int = Field(900, alias="RAG_CHUNK_MAX_CHARS", ge=200)
     max_document_bytes: int = Field(5_000_000, alias="RAG_MAX_DOCUMENT_BYTES", ge=1)
+    # What one document may expand to, whatever its size in bytes (a PDF is a program).
+    max_document_chars: int = Field(5_000_000, alias="RAG_MAX_DOCUMENT_CHARS", ge=1)
+    max_document_pages: int = Field(2000, alias="RAG_MAX_DOCUMENT_PAGES", ge=1)
+    max_parse_seconds: float = Field(120.0, alias="RAG_MAX_PARSE_SECONDS", gt=0)
+    max_parse_memory_mb: int = Field(2048, alias="RAG_MAX_PARSE_MEMORY_MB", ge=256)
 
     # Embeddings
     embedding_provider: Literal["local", "openai"] = Field("local", alias="RAG_EMBEDDING_PROVIDER")
@@ -119,17 +147,33 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _no_insecure_production(self) -> Settings:
         if self.env == "production" and not self.key_set:
-            raise ValueError("RAG_ENV=production requires RAG_API_KEYS (comma-separated keys)")
+            raise ValueError(
+                "RAG_ENV=production requires RAG_API_KEYS or RAG_ADMIN_API_KEYS"
+                " (comma-separated keys)"
+            )
         return self
 
     @property
     def key_set(self) -> frozenset[str]:
-        raw = self.api_keys.get_secret_value() if self.api_keys else ""
-        return frozenset(k.strip() for k in raw.split(",") if k.strip())
+        """Every configured key, whatever its scope."""
+        return self.read_key_set | self.admin_key_set
+
+    @property
+    def read_key_set(self) -> frozenset[str]:
+        return _split_keys(self.api_keys)
+
+    @property
+    def admin_key_set(self) -> frozenset[str]:
+        return _split_keys(self.admin_api_keys)
 
     @property
     def pgdata(self) -> Path:
         return self.data_dir.expanduser().resolve() / "pgdata"
+
+
+def _split_keys(value: SecretStr | None) -> frozenset[str]:
+    raw = value.get_secret_value() if value else ""
+    return frozenset(k.strip() for k in raw.split(",") if k.strip())
 
 
 @lru_cache

@@ -9,11 +9,17 @@ from importlib import resources
 
 import psycopg
 from pgvector.psycopg import register_vector
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from rag_service.core.config import Settings
 from rag_service.core.embedded import EmbeddedPostgres
-from rag_service.core.errors import DatabaseUnavailable, EmbeddingModelMismatch
+from rag_service.core.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    EmbeddingModelMismatch,
+    InvalidInput,
+    RagError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,26 @@ def migrate(conn: psycopg.Connection, *, embedding_model: str, embedding_dim: in
     return applied_now
 
 
+def database_error(exc: psycopg.Error) -> RagError | None:
+    """The service's error for a PostgreSQL failure, chosen by its class; None for a failure
+    that is our bug (a 500). PostgreSQL's own text never reaches the client: it can quote the
+    input back, and it names tables, columns and settings."""
+    state = exc.sqlstate or ""
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailable("the database is busy or unreachable; retry shortly")
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return DatabaseUnavailable("the database took too long to answer; retry shortly")
+    if state.startswith("22") or state.startswith("54"):  # data exception, program limit
+        return InvalidInput("the input cannot be stored: a value is too long or malformed")
+    if state.startswith("23"):  # integrity: a concurrent change won a race
+        return Conflict("the change conflicts with a concurrent one; retry")
+    if state.startswith(("40", "53", "55", "57", "08")) or (
+        not state and isinstance(exc, psycopg.OperationalError)
+    ):  # rolled back, out of resources, lock, shutting down, connection lost
+        return DatabaseUnavailable("the database is unavailable; retry shortly")
+    return None
+
+
 class Database:
     """Owns the server process (when embedded) and the pool. `open()` once, `close()` once."""
 
@@ -84,20 +110,40 @@ class Database:
             )
             self.url = self._embedded.start()
         try:
-            with psycopg.connect(self.url, autocommit=True) as conn:
+            with psycopg.connect(
+                self.url, autocommit=True, connect_timeout=self.settings.db_connect_timeout_s
+            ) as conn:
                 migrate(conn, embedding_model=embedding_model, embedding_dim=embedding_dim)
         except psycopg.OperationalError as exc:
             self.close()
-            raise DatabaseUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
+            # start-up, to the operator: PostgreSQL's reason, less any password in it
+            reason = str(exc).replace(self.url or "", "<DATABASE_URL>").splitlines()[0]
+            raise DatabaseUnavailable(f"cannot reach PostgreSQL: {reason}") from exc
         except Exception:
             self.close()
             raise
-        self._pool = ConnectionPool(
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ConnectionPool:
+        statement_ms = int(self.settings.db_statement_timeout_s * 1000)
+
+        def configure(conn: psycopg.Connection) -> None:
+            register_vector(conn)
+            # per session rather than a startup option, which PgBouncer refuses
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(statement_ms),))
+            conn.commit()
+
+        return ConnectionPool(
             self.url,
             min_size=1,
             max_size=self.settings.pool_max_size,
-            kwargs={"prepare_threshold": self.settings.db_prepare_threshold},
-            configure=register_vector,
+            kwargs={
+                "prepare_threshold": self.settings.db_prepare_threshold,
+                "connect_timeout": self.settings.db_connect_timeout_s,
+            },
+            configure=configure,
+            # a connection broken by a server restart is found and replaced, not handed out
+            check=ConnectionPool.check_connection,
             open=True,
             name="rag",
         )
@@ -115,7 +161,16 @@ class Database:
         if self._pool is None:
             raise DatabaseUnavailable("database is not open")
         try:
-            with self._pool.connection(timeout=10) as conn:
+            with self._pool.connection(timeout=self.settings.db_pool_timeout_s) as conn:
                 yield conn
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(f"database error: {exc}") from exc
+        except psycopg.Error as exc:
+            mapped = database_error(exc)
+            if mapped is None:
+                raise
+            log.warning(
+                "database error %s (sqlstate %s): %s",
+                type(exc).__name__,
+                exc.sqlstate,
+                mapped.code,
+            )
+            raise mapped from exc

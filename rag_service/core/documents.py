@@ -8,6 +8,8 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel
 
+from rag_service.core.inputs import document_id
+
 
 class DocumentInfo(BaseModel):
     id: int
@@ -35,9 +37,9 @@ def list_documents(conn: psycopg.Connection) -> list[DocumentInfo]:
 
 
 def find_document(conn: psycopg.Connection, key: str) -> DocumentInfo | None:
-    """By numeric id or by source name."""
-    if key.isdigit():
-        row = conn.execute(_SELECT + " WHERE d.id = %s", (int(key),)).fetchone()
+    """By numeric id (ASCII digits) or by source name."""
+    if (doc_id := document_id(key)) is not None:
+        row = conn.execute(_SELECT + " WHERE d.id = %s", (doc_id,)).fetchone()
     else:
         row = conn.execute(_SELECT + " WHERE d.source = %s", (key,)).fetchone()
     return _info(row) if row else None

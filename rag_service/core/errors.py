@@ -5,10 +5,12 @@ from __future__ import annotations
 
 
 class RagError(Exception):
-    """Base class. `status` is the HTTP status the API answers with; `code` a stable error name."""
+    """Base class. `status` is the HTTP status the API answers with; `code` a stable error name;
+    `retry_after_s`, when set, becomes a `Retry-After` header (the condition is temporary)."""
 
     status: int = 500
     code: str = "internal_error"
+    retry_after_s: float | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -25,6 +27,18 @@ class NotFound(RagError):
 
 class Unauthorized(RagError):
     status, code = 401, "unauthorized"
+
+
+class Forbidden(RagError):
+    """A valid key without the scope the operation needs (e.g. a `read` key deleting)."""
+
+    status, code = 403, "forbidden"
+
+
+class Conflict(RagError):
+    """The request clashes with what is stored (an upload named like a bundled-corpus file)."""
+
+    status, code = 409, "conflict"
 
 
 class RateLimited(RagError):
@@ -56,7 +70,23 @@ class EmbeddingModelMismatch(RagError):
 
 
 class DatabaseUnavailable(RagError):
+    """Connection lost, server restarting, pool exhausted, statement timed out: retry later."""
+
     status, code = 503, "database_unavailable"
+
+    def __init__(self, message: str, retry_after_s: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Overloaded(RagError):
+    """More requests in flight than the process admits (RAG_MAX_IN_FLIGHT): shed at once."""
+
+    status, code = 503, "overloaded"
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ProviderNotConfigured(RagError):

@@ -27,7 +27,8 @@ def test_api_keys_guard_v1_but_not_health(settings, services) -> None:
         assert ok.status_code == 200 and ok.json()["answerable"] is True
         assert c.get("/v1/documents", headers={"x-api-key": "alpha-key"}).status_code == 200
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
-        assert 'status="401"' in c.get("/metrics").text
+        assert c.get("/metrics").status_code == 401  # keyed like /v1 when keys are on
+        assert 'status="401"' in c.get("/metrics", headers={"x-api-key": "alpha-key"}).text
 
 
 def test_rate_limit_answers_429_with_retry_after(settings, services) -> None:

@@ -6,27 +6,51 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from rag_service.api.deps import PipelineDep
+from rag_service.api.deps import PipelineDep, ServicesDep
 from rag_service.api.schemas import SearchHit, SearchResponse, UnitOut
+from rag_service.core.inputs import check_text
 from rag_service.pipeline import validate_question
 
 router = APIRouter(prefix="/v1", tags=["search"])
+MIN_TEXT_CHARS = 500
 
 
 @router.get("/search", response_model=SearchResponse)
 def search(
     pipeline: PipelineDep,
+    services: ServicesDep,
     q: Annotated[str, Query(min_length=1, description="The query.")],
     k: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> SearchResponse:
-    query = validate_question(q, pipeline.max_question_chars)
+    """Ranked chunks with every score. The response stays under RAG_SEARCH_MAX_BYTES: a chunk
+    or unit text over its share is cut (`truncated`), and hits past the budget are left out."""
+    query = validate_question(check_text(q, "query"), pipeline.max_question_chars)
     ev = pipeline.gather(query, k)
-    hits = [
-        SearchHit(
+    budget = services.settings.search_max_bytes
+    share = max(MIN_TEXT_CHARS, budget // (2 * k))  # characters for one text, about
+    hits: list[SearchHit] = []
+    truncated = False
+    for c in ev.ranked[:k]:
+        text, cut = _cut(c.text, share)
+        units = []
+        for u in c.units:
+            utext, ucut = _cut(u.text, share // 2)
+            cut |= ucut
+            units.append(
+                UnitOut(
+                    kind=u.kind,
+                    text=utext,
+                    start=u.start,
+                    end=u.end,
+                    dense=round(u.dense, 4),
+                    score=round(u.score, 4),
+                )
+            )
+        hit = SearchHit(
             chunk_id=c.chunk_id,
             document=c.source,
-            heading=c.heading,
-            text=c.text,
+            heading=_cut(c.heading, MIN_TEXT_CHARS)[0],
+            text=text,
             start=c.start,
             end=c.end,
             vector_rank=c.vector_rank,
@@ -34,18 +58,18 @@ def search(
             fused=round(c.fused, 6),
             dense=round(c.dense, 4),
             score=round(c.score, 4),
-            units=[
-                UnitOut(
-                    kind=u.kind,
-                    text=u.text,
-                    start=u.start,
-                    end=u.end,
-                    dense=round(u.dense, 4),
-                    score=round(u.score, 4),
-                )
-                for u in c.units
-            ],
+            units=units,
+            truncated=cut,
         )
-        for c in ev.ranked[:k]
-    ]
-    return SearchResponse(query=query, hits=hits)
+        size = len(hit.model_dump_json())
+        if size > budget:
+            truncated = True
+            break
+        budget -= size
+        truncated |= cut
+        hits.append(hit)
+    return SearchResponse(query=query, hits=hits, truncated=truncated)
+
+
+def _cut(text: str, limit: int) -> tuple[str, bool]:
+    return (text, False) if len(text) <= limit else (text[:limit], True)
