@@ -252,6 +252,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.metrics = Metrics()
+    app.state.settings = settings
     install_error_handlers(app)
 
     if settings.metrics_enabled:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from rag_service.core.config import Settings
 from rag_service.core.errors import DatabaseUnavailable
 from rag_service.pipeline import RagPipeline
 from rag_service.services import Services
@@ -24,5 +25,12 @@ def get_pipeline(services: Annotated[Services, Depends(get_services)]) -> RagPip
     return services.pipeline
 
 
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with (tests give an app other limits than its
+    shared services')."""
+    return request.app.state.settings
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 PipelineDep = Annotated[RagPipeline, Depends(get_pipeline)]

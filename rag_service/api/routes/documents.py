@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
-from rag_service.api.deps import ServicesDep
+from rag_service.api.deps import ServicesDep, SettingsDep
 from rag_service.api.schemas import IngestResponse
 from rag_service.core.documents import DocumentInfo, find_document, list_documents
 from rag_service.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
@@ -51,7 +51,11 @@ def get_one(key: DocumentKey, services: ServicesDep) -> DocumentInfo:
     responses={200: {"model": IngestResponse, "description": "Unchanged: already indexed."}},
 )
 async def upload(
-    file: UploadFile, services: ServicesDep, request: Request, response: Response
+    file: UploadFile,
+    services: ServicesDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> IngestResponse:
     """Upload a .txt, .md, .rst, .html or .pdf file (multipart field `file`, one per request).
     Re-uploading the same bytes changes nothing (200, `unchanged`); new bytes under the same
@@ -61,10 +65,10 @@ async def upload(
     if len(form.getlist("file")) != 1:
         raise InvalidInput("send exactly one file part named `file`")
     name = check_source_name(file.filename or "")
-    folder = services.settings.corpus_dir
+    folder = settings.corpus_dir
     if (folder / name).is_file():
         raise Conflict(f"{name!r} is the name of a bundled-corpus document; rename the file")
-    limit = services.settings.max_document_bytes
+    limit = settings.max_document_bytes
     data = bytearray()
     while chunk := await file.read(READ_CHUNK):
         data += chunk

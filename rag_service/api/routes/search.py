@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from rag_service.api.deps import PipelineDep, ServicesDep
+from rag_service.api.deps import PipelineDep, SettingsDep
 from rag_service.api.schemas import SearchHit, SearchResponse, UnitOut
 from rag_service.core.inputs import check_text
 from rag_service.pipeline import validate_question
@@ -18,7 +18,7 @@ MIN_TEXT_CHARS = 500
 @router.get("/search", response_model=SearchResponse)
 def search(
     pipeline: PipelineDep,
-    services: ServicesDep,
+    settings: SettingsDep,
     q: Annotated[str, Query(min_length=1, description="The query.")],
     k: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> SearchResponse:
@@ -26,7 +26,7 @@ def search(
     or unit text over its share is cut (`truncated`), and hits past the budget are left out."""
     query = validate_question(check_text(q, "query"), pipeline.max_question_chars)
     ev = pipeline.gather(query, k)
-    budget = services.settings.search_max_bytes
+    budget = settings.search_max_bytes
     share = max(MIN_TEXT_CHARS, budget // (2 * k))  # characters for one text, about
     hits: list[SearchHit] = []
     truncated = False
