@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 EMBED_GROUP_TEXTS = 2048
 # Bump when chunking, units or embedding inputs change: documents indexed by another version
 # are re-indexed even though their bytes did not change.
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 
 # Short units (a list item, "From scratch: 24–36 months.") mean little without their heading.
 SHORT_UNIT_CHARS = 100

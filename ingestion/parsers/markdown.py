@@ -3,11 +3,11 @@
 The file is first *masked*: everything that is markup for a site generator rather than text —
 YAML/TOML front matter (read into `meta`), MDX `import`/`export` lines, JSX/HTML tags
 (`<InDocAd />`, `<Tabs>`: the text between them stays), HTML comments, Hugo shortcodes
-(`{{< note >}}`, `{{% x %}}`), Docusaurus admonition fences (`:::tip` … `:::`) — is replaced by
-spaces of the same length, newlines kept. Offsets in the masked copy are offsets in the
-original, so markdown-it's line maps (`token.map`) and the inline renderer work on the masked
-copy while every citation quotes the original file. Code (fences, indented blocks, inline code
-spans) is never masked.
+(`{{< note >}}`, `{{% x %}}`), Liquid/Jinja tags (`{% page "/x/" %}`, `{{ var }}`), Docusaurus
+admonition fences (`:::tip` … `:::`) — is replaced by spaces of the same length, newlines
+kept. Offsets in the masked copy are offsets in the original, so markdown-it's line maps
+(`token.map`) and the inline renderer work on the masked copy while every citation quotes the
+original file. Code (fences, indented blocks, inline code spans) is never masked.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ _MDX_STATEMENT = re.compile(
     re.MULTILINE,
 )
 _COMMENT = re.compile(r"<!--.*?-->|\{/\*.*?\*/\}", re.DOTALL)
-_SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}", re.DOTALL)
+# Hugo shortcodes ({{< x >}}, {{% x %}}) and Liquid/Jinja tags and outputs ({% x %}, {{ x }}).
+_SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}|\{%.*?%\}|\{\{.*?\}\}", re.DOTALL)
 _ADMONITION = re.compile(r"^[ \t]*:::[^\n]*$", re.MULTILINE)
 _RAW_ELEMENT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 _TAG = re.compile(r"</?[A-Za-z][\w.:-]*(?:\s(?:[^<>{}\"']|\"[^\"]*\"|'[^']*'|\{[^{}]*\})*)?/?>")

@@ -96,3 +96,20 @@ def test_h1_is_the_title_without_front_matter() -> None:
     assert doc.text == "# Day rates\n\nMedian day rate is 600.\n"
     assert chunks[0].heading == ""
     assert "Day rates" not in chunks[0].search_text.split("\n")[0:1] or True
+
+
+def test_liquid_tags_are_markup_even_inside_a_link_destination() -> None:
+    text = (
+        "# Leave\n\n"
+        '- [Overtime and comp time]({% page "/travel/overtime/" %}): Yes, when approved.\n'
+        '- Ask in {% slack_channel "#people-ops" %} first, or {{ site.contact }}.\n'
+    )
+    parsed, chunks = load("leave.md", text)
+    shown = displays(chunks)
+    assert "Overtime and comp time: Yes, when approved." in shown
+    assert not any("{%" in d or "{{" in d or "](" in d for d in shown)
+    item = unit_with(chunks, "Overtime")
+    # the span runs from the first readable character to the last, markup inside kept
+    assert parsed.text[item.start : item.end] == (
+        'Overtime and comp time]({% page "/travel/overtime/" %}): Yes, when approved.'
+    )
