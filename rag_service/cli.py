@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import uvicorn
 
 from rag_service.core.config import Settings, get_settings
+from rag_service.core.database import Database
 from rag_service.core.logging import configure_logging
 
 
@@ -28,14 +30,24 @@ def server_options(settings: Settings) -> dict[str, Any]:
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "rag_service.api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        **server_options(settings),
-    )
+    parent_db = None
+    if settings.workers > 1 and not settings.database_url:
+        # One process may own the embedded server: this one starts and supervises it, and the
+        # workers connect to it as to an external server.
+        parent_db = Database(settings)
+        os.environ["DATABASE_URL"] = parent_db.serve_embedded()
+    try:
+        uvicorn.run(
+            "rag_service.api.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            **server_options(settings),
+        )
+    finally:
+        if parent_db is not None:
+            parent_db.close()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 from rag_service.analysis import load_profile
 from rag_service.core.config import Settings
 from rag_service.core.database import Database
@@ -98,17 +100,45 @@ def sync_bundled_corpus(settings: Settings, db: Database, ingestor: Ingestor) ->
     log.info("bundled corpus: %s", ", ".join(f"{o.source}={o.status}" for o in outcomes))
 
 
+def lexicon_is_stale(conn: psycopg.Connection) -> bool:
+    """The term statistics disagree with the chunks. Each chunk's distinct lexemes are counted
+    once in the document frequencies, so the two sums are equal when the view is current; a
+    crash between a document's commit and the view's refresh leaves them apart."""
+    row = conn.execute(
+        "SELECT (SELECT coalesce(sum(ndoc), 0) FROM lexicon),"
+        " (SELECT coalesce(sum(length(tsv)), 0) FROM chunks)"
+    ).fetchone()
+    return row is not None and int(row[0]) != int(row[1])
+
+
+def repair_lexicon(db: Database) -> bool:
+    """Refresh the lexicon when it is stale (see `lexicon_is_stale`); True when it was."""
+    with db.connection() as conn:
+        stale = lexicon_is_stale(conn)
+        conn.commit()
+        if stale:
+            log.warning("lexicon: stale (an ingest stopped before its refresh); refreshing")
+            conn.execute("REFRESH MATERIALIZED VIEW lexicon")
+            conn.commit()
+    return stale
+
+
 def open_services(
     settings: Settings,
     *,
     load_pipeline: bool = True,
     ingest_bundled: bool = False,
     embedded_delete_on_stop: bool = False,
+    attach: bool = True,
 ) -> Services:
-    """Load the embedder, open (and migrate) the database, and optionally ingest the bundled
-    corpus when the index is empty. Closes what it opened if anything fails."""
+    """Load the embedder, open (and migrate) the database, repair derived data, and optionally
+    ingest the bundled corpus. Closes what it opened if anything fails.
+
+    `attach`: with the embedded server, a data directory owned by a running service is used
+    as a guest (tools, evals); the service itself passes False, so a second service on the same
+    directory is refused instead."""
     embedder = build_embedder(settings)
-    db = Database(settings, embedded_delete_on_stop=embedded_delete_on_stop)
+    db = Database(settings, embedded_delete_on_stop=embedded_delete_on_stop, attach=attach)
     db.open(embedding_model=embedder.name, embedding_dim=embedder.dim)
     try:
         ingestor = load_ingestor(settings, db, embedder)
@@ -117,6 +147,7 @@ def open_services(
                 sync_bundled_corpus(settings, db, ingestor)
             except Exception:  # the service starts on the index it has
                 log.exception("bundled corpus: refresh failed; serving the existing index")
+        repair_lexicon(db)
         services = Services(settings, db, embedder, ingestor)
         if load_pipeline:
             services.pipeline = build_pipeline(

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -233,7 +234,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or await run_in_threadpool(
-            open_services, settings, ingest_bundled=settings.ingest_on_start
+            partial(open_services, settings, ingest_bundled=settings.ingest_on_start, attach=False)
         )
         try:
             yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -12,7 +13,7 @@ from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from rag_service.core.config import Settings
-from rag_service.core.embedded import EmbeddedPostgres
+from rag_service.core.embedded import DataDirInUse, EmbeddedPostgres, attach_uri
 from rag_service.core.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -92,23 +93,44 @@ def database_error(exc: psycopg.Error) -> RagError | None:
 
 
 class Database:
-    """Owns the server process (when embedded) and the pool. `open()` once, `close()` once."""
+    """Owns the server process (when embedded) and the pool. `open()` once, `close()` once.
 
-    def __init__(self, settings: Settings, *, embedded_delete_on_stop: bool = False) -> None:
+    An embedded server is supervised: a thread checks the postmaster every
+    SUPERVISE_INTERVAL_S; when it has died, requests are refused at once with 503 +
+    Retry-After (not after a pool timeout), the server is started again (crash recovery keeps
+    every committed transaction) and a fresh pool replaces the one whose connections died.
+    With `attach=True` (tools such as `rag-ingest`) a data directory owned by a running service
+    is used as a guest: connected to, never supervised or stopped."""
+
+    SUPERVISE_INTERVAL_S = 0.5
+
+    def __init__(
+        self, settings: Settings, *, embedded_delete_on_stop: bool = False, attach: bool = False
+    ) -> None:
         self.settings = settings
         self._embedded: EmbeddedPostgres | None = None
         self._delete_on_stop = embedded_delete_on_stop
+        self._attach = attach
         self._pool: ConnectionPool | None = None
         self.url: str | None = None
+        self._down = threading.Event()
+        self._closing = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
 
     def open(self, *, embedding_model: str, embedding_dim: int) -> None:
         if self.settings.database_url:
             self.url = self.settings.database_url
         else:
-            self._embedded = EmbeddedPostgres(
-                self.settings.pgdata, delete_on_stop=self._delete_on_stop
-            )
-            self.url = self._embedded.start()
+            embedded = EmbeddedPostgres(self.settings.pgdata, delete_on_stop=self._delete_on_stop)
+            try:
+                self.url = embedded.start()
+                self._embedded = embedded
+            except DataDirInUse:
+                if not self._attach:
+                    raise
+                self.url = attach_uri(self.settings.pgdata)
+                log.info("embedded postgres: attached to the server of a running service")
         try:
             with psycopg.connect(
                 self.url, autocommit=True, connect_timeout=self.settings.db_connect_timeout_s
@@ -123,6 +145,22 @@ class Database:
             self.close()
             raise
         self._pool = self._new_pool()
+        if self._embedded is not None:
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="postgres-supervisor", daemon=True
+            )
+            self._supervisor.start()
+
+    def serve_embedded(self) -> str:
+        """Start and supervise the embedded server only (no migrations, no pool): for a parent
+        process whose workers connect to the URI returned, as to an external server."""
+        self._embedded = EmbeddedPostgres(self.settings.pgdata)
+        self.url = self._embedded.start()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="postgres-supervisor", daemon=True
+        )
+        self._supervisor.start()
+        return self.url
 
     def _new_pool(self) -> ConnectionPool:
         statement_ms = int(self.settings.db_statement_timeout_s * 1000)
@@ -148,7 +186,47 @@ class Database:
             name="rag",
         )
 
+    def _supervise(self) -> None:
+        embedded = self._embedded
+        assert embedded is not None
+        while not self._closing.wait(self.SUPERVISE_INTERVAL_S):
+            try:
+                if embedded.running():
+                    continue
+            except Exception:
+                log.exception("embedded postgres: cannot tell whether the server runs")
+                continue
+            if self._closing.is_set():
+                return
+            self._down.set()
+            log.error("embedded postgres: the server died; restarting it")
+            while not self._closing.is_set():
+                try:
+                    self.url = embedded.restart()
+                    self._replace_pool()
+                    break
+                except Exception as exc:  # e.g. its orphaned backends still hold the memory
+                    log.warning("embedded postgres: restart failed (%s); retrying", exc)
+                    self._closing.wait(self.SUPERVISE_INTERVAL_S)
+            self.restarts += 1
+            self._down.clear()
+            log.warning("embedded postgres: restarted (%d restarts)", self.restarts)
+
+    def _replace_pool(self) -> None:
+        if self._pool is None:  # serve_embedded: nothing to replace
+            return
+        fresh = self._new_pool()
+        fresh.wait(timeout=self.settings.db_connect_timeout_s)
+        old, self._pool = self._pool, fresh
+        if old is not None:
+            # connections still in use are closed when returned; don't wait for them here
+            threading.Thread(target=old.close, kwargs={"timeout": 1.0}, daemon=True).start()
+
     def close(self) -> None:
+        self._closing.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=30)
+            self._supervisor = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -158,10 +236,13 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        if self._pool is None:
+        pool = self._pool
+        if pool is None:
             raise DatabaseUnavailable("database is not open")
+        if self._down.is_set():
+            raise DatabaseUnavailable("the database is restarting; retry shortly")
         try:
-            with self._pool.connection(timeout=self.settings.db_pool_timeout_s) as conn:
+            with pool.connection(timeout=self.settings.db_pool_timeout_s) as conn:
                 yield conn
         except psycopg.Error as exc:
             mapped = database_error(exc)

@@ -19,7 +19,8 @@ from rag_service.retrieval.types import UnitHit
 _ITEM_LABEL = re.compile(r"^(?P<label>[^:—–]{3,60}?)\s*(?::|\s[—–]\s)")
 _WORD_OR_SPACE = re.compile(r"\S+\s*")
 
-MAX_UNITS = 2
+MAX_UNITS = 3
+MAX_ANSWER_CHARS = 400  # runners-up join only while the answer stays this short
 MAX_LIST_ITEMS = 8
 CLOSE_SCORE = 0.3  # extra units must score within this fraction of the best
 MIN_GAIN = 0.0  # ... and add this much of the question's term weight
@@ -115,11 +116,15 @@ class ExtractiveGenerator:
         b, bp = best
         covered = set(b.lexemes)
         total = sum(weights.values()) or 1.0
+        length = len(b.display)
         for u, p in units[1:]:
             if len(chosen) >= MAX_UNITS or u.score < CLOSE_SCORE * b.score:
                 break
             if is_bare_heading(u) or p.document != bp.document or u is b:
                 continue
+            if length + len(u.display) > MAX_ANSWER_CHARS:
+                continue
+            length += len(u.display)
             gain = sum(w for t, w in weights.items() if t in u.lexemes and t not in covered)
             if gain / total >= MIN_GAIN or _fuller(u, b, b.score):
                 chosen.append((u, p))

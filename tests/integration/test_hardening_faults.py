@@ -1,0 +1,121 @@
+"""Issue 18, faults: a crash between a document's commit and the lexicon refresh is repaired at
+start-up; one data directory has one owner; the embedded server killed under load comes back
+by itself within 10 s, with 503 + Retry-After meanwhile and no chunk lost or duplicated."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag_service.api.app import create_app
+from rag_service.core.embedded import DataDirInUse, postmaster_running
+from rag_service.services import Services, lexicon_is_stale, open_services
+from tests.conftest import LiveServer
+
+DOC = b"# Allowance\nThe annual learning allowance for AI engineers is 2,468 pounds.\n"
+QUESTION = {"question": "What is the annual learning allowance for AI engineers?"}
+
+
+@pytest.fixture(scope="module")
+def own_settings(settings, tmp_path_factory):
+    """A data directory and a one-file corpus of this module's own."""
+    root = tmp_path_factory.mktemp("faults")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    name = "uk-ai-software-engineer-role-2026.txt"
+    shutil.copy(Path(settings.corpus_dir) / name, corpus / name)
+    return settings.model_copy(
+        update={"data_dir": root / "data", "corpus_dir": corpus, "database_url": None}
+    )
+
+
+@pytest.fixture(scope="module")
+def own(own_settings) -> Iterator[Services]:
+    first = open_services(own_settings, ingest_bundled=True, attach=False)
+    try:
+        # a crash right after the commit: the document is in, the lexicon does not know it
+        first.ingestor.ingest_bytes("allowance.md", DOC, refresh=False)
+        with first.db.connection() as conn:
+            assert lexicon_is_stale(conn)
+    finally:
+        first.close()
+    second = open_services(own_settings, ingest_bundled=True, attach=False)
+    yield second
+    second.close()
+
+
+def test_a_stale_lexicon_is_repaired_at_start_up(own: Services) -> None:
+    with own.db.connection() as conn:
+        assert not lexicon_is_stale(conn)
+    with LiveServer(create_app(own.settings, own)) as live:
+        body = httpx.post(live.url + "/v1/ask", json=QUESTION, timeout=30).json()
+    assert body["answerable"] and "2,468" in body["answer"]
+
+
+def test_one_data_directory_has_one_owner(own: Services, own_settings) -> None:
+    with pytest.raises(DataDirInUse, match="in use by another rag-service process"):
+        open_services(own_settings, load_pipeline=False, attach=False)
+    guest = open_services(own_settings, load_pipeline=False)  # rag-ingest, evals
+    try:
+        with guest.db.connection() as conn:
+            assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] >= 2
+    finally:
+        guest.close()
+    assert postmaster_running(own_settings.pgdata)  # a guest never stops the owner's server
+    with own.db.connection() as conn:
+        conn.execute("SELECT 1")
+
+
+def _chunks(services: Services) -> list[tuple[int, int]]:
+    with services.db.connection() as conn:
+        return conn.execute(
+            "SELECT document_id, count(*) FROM chunks GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+
+
+def test_the_killed_server_comes_back_within_10_s(own: Services, own_settings) -> None:
+    before = _chunks(own)
+    log: list[tuple[float, int, str | None]] = []
+    stop = threading.Event()
+
+    def load(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=15) as c:
+            while not stop.is_set():
+                r = c.get("/v1/search", params={"q": "learning allowance", "k": 3})
+                log.append((time.monotonic(), r.status_code, r.headers.get("retry-after")))
+
+    with LiveServer(create_app(own_settings, own)) as live:
+        clients = [threading.Thread(target=load, args=(live.url,)) for _ in range(2)]
+        for t in clients:
+            t.start()
+        time.sleep(1.0)
+        pid = int((own_settings.pgdata / "postmaster.pid").read_text().split()[0])
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        deadline = killed + 15
+        while time.monotonic() < deadline:
+            recent = [s for t, s, _ in log if t > killed]
+            if 503 in recent and recent[-3:] == [200, 200, 200]:
+                break
+            time.sleep(0.1)
+        stop.set()
+        for t in clients:
+            t.join(20)
+    after_kill = [(t - killed, s, ra) for t, s, ra in log if t > killed]
+    statuses = {s for _, s, _ in after_kill}
+    assert statuses <= {200, 503}, after_kill
+    assert 503 in statuses
+    assert all(ra and int(ra) >= 1 for _, s, ra in after_kill if s == 503)
+    last_503 = max(t for t, s, _ in after_kill if s == 503)
+    recovered = min(t for t, s, _ in after_kill if s == 200 and t > last_503)
+    assert recovered < 10, (last_503, recovered)
+    assert own.db.restarts == 1
+    assert _chunks(own) == before
