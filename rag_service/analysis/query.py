@@ -106,7 +106,9 @@ def _lexemes(text: str, terms: dict[str, float]) -> set[str]:
     return {t for t in terms if any(tok.startswith(t) or t.startswith(tok) for tok in toks)}
 
 
-def _entities(question: str) -> tuple[str, ...]:
+def _entities(question: str, lang: Language) -> tuple[str, ...]:
+    """Capitalised names (runs of them), acronyms, numbers — spelled-out numbers as digits,
+    so "five direct reports" finds the row labelled 5 — and quoted strings."""
     words = list(_WORD.finditer(question))
     found: list[str] = []
     run: list[str] = []
@@ -127,6 +129,8 @@ def _entities(question: str) -> tuple[str, ...]:
             flush()
             if is_num:
                 found.append(w.rstrip(".,"))
+            elif lang.number_words.get(w.lower(), 1) > 1:
+                found.append(str(lang.number_words[w.lower()]))
     flush()
     found.extend(m.group(1) for m in _QUOTED.finditer(question))
     return tuple(dict.fromkeys(e for e in found if e))
@@ -175,7 +179,7 @@ def question_shape(
         answer_type=answer_type,
         value=value,
         tokens=phrase_tokens(question, lang),
-        entities=_entities(question),
+        entities=_entities(question, lang),
         sides=sides,
         parts=parts,
         negated=negated,
@@ -195,7 +199,8 @@ def analyze(shape: QueryAnalysis, terms: QueryTerms, lang: Language | None = Non
     for ent in shape.entities:
         lx: set[str] = set()
         for w in _WORD.findall(ent):
-            lx |= by_word.get(w.lower(), set())
+            # a spelled-out number has no question word of its own; the index keeps digits as is
+            lx |= by_word.get(w.lower(), {w} if w.isdigit() else set())
         lx -= lang.framing
         entity_lexemes.append(frozenset(lx))
         if lx and lx <= terms.unknown:

@@ -51,6 +51,7 @@ UNIT_FEATURES = (
     "chunk_max_dense_gap",
     "title_cov",
     "number_cov",
+    "label_match",
 )
 
 GATE_FEATURES = (
@@ -148,6 +149,27 @@ def number_coverage(analysis: QueryAnalysis, lexemes: frozenset[str]) -> float:
     return sum(1 for e in nums if e <= lexemes) / len(nums)
 
 
+_LABEL = re.compile(r"^(?P<label>[^:—–]{1,60}?)\s*(?::|\s[—–]\s)")
+_LABEL_WORD = re.compile(r"[\w.]+")
+
+
+def label_match(analysis: QueryAnalysis, unit: UnitHit) -> float:
+    """Share of the question's names and numbers that a table row's label or a list item's
+    lead-in ("4 — Target hours: …", "GKE: …") holds: the row about the thing asked for."""
+    if unit.kind not in ("row", "item") or not analysis.entities:
+        return 0.0
+    m = _LABEL.match(unit.display)
+    if not m:
+        return 0.0
+    label = {w.strip(".") for w in _LABEL_WORD.findall(m["label"].lower())}
+    hits = sum(
+        1
+        for e in analysis.entities
+        if {w.strip(".") for w in _LABEL_WORD.findall(e.lower())} & label
+    )
+    return hits / len(analysis.entities)
+
+
 def is_bare_heading(unit: UnitHit) -> bool:
     """A heading that states no figure names a topic; it does not answer anything itself."""
     return unit.kind == "heading" and not _DIGIT.search(unit.display)
@@ -217,6 +239,7 @@ def unit_features(
                     u.dense - top,
                     coverage(terms, cand.title_lexemes),
                     number_coverage(analysis, context_lex),
+                    label_match(analysis, u),
                 ]
             )
             previous = u.lexemes

@@ -129,3 +129,17 @@ def test_shipped_weights_load_match_the_features_and_name_their_data(tmp_path) -
     stale.save(tmp_path / "w.json")
     with pytest.raises(ValueError, match="rag-eval calibrate"):
         load_models(tmp_path / "w.json")
+
+
+def test_label_match_finds_the_row_about_the_thing_asked_for() -> None:
+    from rag_service.ranking.features import label_match
+
+    q = question_shape("What hours should a supervisor with four direct reports target?")
+    assert q.entities == ("4",)  # spelled-out numbers become digits
+    row4 = _unit(0, "4 — Utilization: 60% · Target hours: 18-24 hours", set(), 0.5)
+    row7 = _unit(1, "7 — Utilization: 30% · Target hours: 10-16 hours (4 days)", set(), 0.5)
+    row4.kind = row7.kind = "row"
+    assert label_match(q, row4) == 1.0
+    assert label_match(q, row7) == 0.0  # the 4 is in its cells, not its label
+    prose = _unit(2, "4 — said in a sentence", set(), 0.5)
+    assert label_match(q, prose) == 0.0  # only rows and items have labels
