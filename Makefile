@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_VERSION := 2.13.0+cpu
 
-.PHONY: install serve test lint deploy-check eval bench clean
+.PHONY: install serve test lint deploy-check browser eval bench clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,19 @@ deploy-check: install
 	  docker-compose --env-file .env.example config -q && echo "docker-compose config: ok"; \
 	else echo "docker-compose not installed: schema check only"; fi
 
-test: install lint deploy-check
+# The page's end-to-end tests drive Debian's chromium (Playwright's own browser download is not
+# reachable): installed once when missing and root, bounded in time; without it they skip.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then echo "browser: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  timeout 600 sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium' >/dev/null 2>&1 \
+	    && echo "browser: installed chromium" \
+	    || echo "browser: chromium could not be installed; the page's browser tests will skip"; \
+	else echo "browser: no $(CHROMIUM) (apt-get install chromium as root); browser tests skip"; fi
+
+test: install lint deploy-check browser
 	$(BIN)/pytest
 
 eval: install

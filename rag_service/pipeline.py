@@ -10,6 +10,8 @@ from typing import Any
 import anyio
 
 from rag_service.analysis import DomainProfile, QueryAnalysis, analyze, question_shape
+from rag_service.analysis.followup import rewrite_followup
+from rag_service.conversations import Conversation
 from rag_service.core.errors import InvalidInput, ProviderNotConfigured
 from rag_service.generation.base import ABSTAIN_ANSWER, Draft, Generator, Passage
 from rag_service.generation.citations import Verification, verify_reply
@@ -45,6 +47,9 @@ class AskResult:
     trace_id: str | None = None
     verification: dict[str, Any] | None = None  # claims / verified / dropped (LLM replies)
     cost_usd: float | None = None  # estimated, from usage and the model's price
+    conversation_id: str | None = None  # asked in a conversation: its id
+    standalone_question: str | None = None  # ... and the question as searched
+    rewrite: str | None = None  # ... by which follow-up rule (analysis.followup)
 
     def body(self) -> dict[str, Any]:
         """The JSON body of /v1/ask (and of the stream's final `done` event)."""
@@ -61,6 +66,9 @@ class AskResult:
             "trace_id": self.trace_id,
             "verification": self.verification,
             "cost_usd": self.cost_usd,
+            "conversation_id": self.conversation_id,
+            "standalone_question": self.standalone_question,
+            "rewrite": self.rewrite,
         }
 
 
@@ -225,10 +233,36 @@ class RagPipeline:
         best = ev.ranked[0].score if ev.ranked else 0.0
         return "low_retrieval" if best < getattr(gen, "min_relevance", 0.0) else None
 
+    def standalone(self, question: str, conversation: Conversation | None) -> str:
+        """In a conversation, a follow-up as the stand-alone question it stands for (rewritten
+        offline from the earlier turns' analyses); otherwise the question itself."""
+        if conversation is None:
+            return question
+        shapes = [question_shape(q, profile=self.profile) for q in conversation.previous[-3:]]
+        rewrite = rewrite_followup(question, shapes, profile=self.profile)
+        if len(rewrite.standalone) > self.max_question_chars:
+            return question
+        return rewrite.standalone
+
+    @staticmethod
+    def in_conversation(
+        result: AskResult, conversation: Conversation | None, asked: str, searched: str
+    ) -> None:
+        if conversation is not None:
+            result.conversation_id = conversation.id
+            result.standalone_question = searched
+            result.rewrite = "standalone" if searched == asked else "followup"
+
     def ask(
-        self, question: str, *, top_k: int | None = None, provider: str | None = None
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        provider: str | None = None,
+        conversation: Conversation | None = None,
     ) -> AskResult:
-        question = validate_question(question, self.max_question_chars)
+        asked = validate_question(question, self.max_question_chars)
+        question = self.standalone(asked, conversation)
         gen = self.generator(provider)
         t_start = time.perf_counter()
         ev = self.gather(question, top_k)
@@ -242,13 +276,20 @@ class RagPipeline:
             result = self.finish(ev, gen, draft, t0)
         result.timings_ms["total"] = _ms(t_start)
         self.tracer.decision(result.answerable, result.reason)
+        self.in_conversation(result, conversation, asked, question)
         return result
 
     def ask_stream(
-        self, question: str, *, top_k: int | None = None, provider: str | None = None
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        provider: str | None = None,
+        conversation: Conversation | None = None,
     ) -> Iterator[tuple[str, Any]]:
         """Events: ('citations', passages offered), ('delta', text)..., ('done', AskResult)."""
-        question = validate_question(question, self.max_question_chars)
+        asked = validate_question(question, self.max_question_chars)
+        question = self.standalone(asked, conversation)
         gen = self.generator(provider)
         t_start = time.perf_counter()
         ev = self.gather(question, top_k)
@@ -277,6 +318,7 @@ class RagPipeline:
                 yield "delta", result.answer
         result.timings_ms["total"] = _ms(t_start)
         self.tracer.decision(result.answerable, result.reason)
+        self.in_conversation(result, conversation, asked, question)
         yield "done", result
 
     async def ask_stream_async(
@@ -286,20 +328,26 @@ class RagPipeline:
         top_k: int | None = None,
         provider: str | None = None,
         slot: Any = None,
+        conversation: Conversation | None = None,
     ) -> AsyncIterator[tuple[str, Any]]:
         """`ask_stream` for the event loop. An LLM is awaited on its async client, so closing
         this iterator (the HTTP client went away) cancels the upstream call. `slot` is an
         upstream-call slot the caller reserved (RAG_LLM_MAX_CONCURRENCY)."""
-        question = validate_question(question, self.max_question_chars)
+        asked = validate_question(question, self.max_question_chars)
         gen = self.generator(provider)
         astream = getattr(gen, "astream", None)
         if astream is None:  # no I/O to cancel (extractive): the synchronous steps, in a thread
             events = await anyio.to_thread.run_sync(
-                lambda: list(self.ask_stream(question, top_k=top_k, provider=provider))
+                lambda: list(
+                    self.ask_stream(
+                        asked, top_k=top_k, provider=provider, conversation=conversation
+                    )
+                )
             )
             for event in events:
                 yield event
             return
+        question = self.standalone(asked, conversation)
         t_start = time.perf_counter()
         ev = await anyio.to_thread.run_sync(self.gather, question, top_k)
         if (stop := self.calls_generator(ev, gen)) is not None:
@@ -328,6 +376,7 @@ class RagPipeline:
                 yield "delta", result.answer
         result.timings_ms["total"] = _ms(t_start)
         self.tracer.decision(result.answerable, result.reason)
+        self.in_conversation(result, conversation, asked, question)
         yield "done", result
 
 
@@ -370,7 +419,18 @@ def retrieve_for(retriever: HybridRetriever, shape: QueryAnalysis, k: int) -> Re
 def passages_of(ranked: list[Candidate], k: int) -> list[Passage]:
     """The top `k` chunks, numbered from 1, as generators read them."""
     return [
-        Passage(i + 1, c.chunk_id, c.source, c.heading, c.text, c.start, c.end, c.score, c.units)
+        Passage(
+            i + 1,
+            c.chunk_id,
+            c.source,
+            c.heading,
+            c.text,
+            c.start,
+            c.end,
+            c.score,
+            c.units,
+            c.title,
+        )
         for i, c in enumerate(ranked[:k])
     ]
 

@@ -23,10 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rag_service.api.access import AccessControl
 from rag_service.api.metrics import Metrics
 from rag_service.api.openapi import document_errors
-from rag_service.api.routes import ask, documents, health, search
+from rag_service.api.routes import ask, conversations, documents, health, search
 from rag_service.core.config import Settings, get_settings
 from rag_service.core.errors import Overloaded, RagError, Unauthorized
 from rag_service.services import Services, open_services
+from rag_service.web import mount_web
 
 log = logging.getLogger("rag_service.api")
 MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and headers around an uploaded file
@@ -262,8 +263,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         def metrics() -> Response:
             return Response(app.state.metrics.render(), media_type=app.state.metrics.content_type)
 
-    for router in (health.router, ask.router, search.router, documents.router):
+    for router in (
+        health.router,
+        ask.router,
+        search.router,
+        conversations.router,
+        documents.router,
+    ):
         app.include_router(router)
+    mount_web(app)
     document_errors(app, settings)
     access = AccessControl(settings)
     app.add_middleware(Edge, settings=settings, access=access, metrics=app.state.metrics)

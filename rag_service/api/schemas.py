@@ -22,6 +22,12 @@ class AskRequest(BaseModel):
         description="A provider configured on this server (422 `provider_not_configured` "
         "otherwise); default: the server's.",
     )
+    conversation_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Continue this conversation (an id a previous answer returned): the "
+        "question may be a follow-up. Absent: a new conversation starts.",
+    )
 
     @field_validator("question")
     @classmethod
@@ -71,6 +77,13 @@ class AskResponse(BaseModel):
     cost_usd: float | None = Field(
         None, description="Estimated cost of the LLM call in USD (None when the price is unknown)."
     )
+    conversation_id: str | None = Field(
+        None, description="The conversation this turn belongs to; send it with a follow-up."
+    )
+    standalone_question: str | None = Field(
+        None, description="The question as searched: a follow-up rewritten to stand alone."
+    )
+    rewrite: str | None = Field(None, description="`followup` when the question was rewritten.")
 
 
 class UnitOut(BaseModel):

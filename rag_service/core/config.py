@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # Domain profile: a name under rag_service/analysis/profiles/ or a path to a JSON file.
     profile: str = Field("neutral", alias="RAG_PROFILE")
 
+    # Conversations: turns kept this many days after a conversation's last turn (0 = forever);
+    # follow-ups are rewritten from at most this many previous turns.
+    conversation_retention_days: float = Field(30.0, alias="RAG_CONVERSATION_RETENTION_DAYS", ge=0)
+    conversation_max_turns: int = Field(20, alias="RAG_CONVERSATION_MAX_TURNS", ge=1)
+
     # Generation
     provider: str = Field("extractive", alias="RAG_PROVIDER")
     model: str | None = Field(None, alias="RAG_MODEL")

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse
 
-from rag_service.api.deps import PipelineDep
+from rag_service.api.deps import PipelineDep, ServicesDep
+from rag_service.api.routes.conversations import begin_turn, record_turn
 from rag_service.api.schemas import AskRequest, AskResponse
 from rag_service.core.errors import RagError
 from rag_service.pipeline import AskResult, validate_question
@@ -29,24 +31,37 @@ def _record(request: Request, result: AskResult) -> None:
 
 @router.post("/ask", response_model=AskResponse)
 def ask(
-    body: AskRequest, pipeline: PipelineDep, request: Request, response: Response
+    body: AskRequest,
+    pipeline: PipelineDep,
+    services: ServicesDep,
+    request: Request,
+    response: Response,
 ) -> dict[str, Any]:
-    """Answer from the documents with verified citations, or abstain (`answerable: false`)."""
+    """Answer from the documents with verified citations, or abstain (`answerable: false`).
+    With `conversation_id`, a follow-up is read in the light of the turns before it."""
     request.state.provider = body.provider or pipeline.default_provider
+    turn = begin_turn(request, services, body.conversation_id)
     with pipeline.tracer.request("ask", body.question) as trace:
-        result = pipeline.ask(body.question, top_k=body.top_k, provider=body.provider)
+        result = pipeline.ask(
+            body.question,
+            top_k=body.top_k,
+            provider=body.provider,
+            conversation=turn.conversation,
+        )
         result.trace_id = trace.trace_id
         trace.update(output={"answerable": result.answerable, "reason": result.reason})
     _record(request, result)
     response.headers["X-Abstained"] = "false" if result.answerable else "true"
     if result.trace_id:
         response.headers["X-Trace-Id"] = result.trace_id
-    return result.body()
+    out = result.body()
+    record_turn(turn, body.question, out)
+    return out
 
 
 @router.post("/ask/stream", response_class=EventSourceResponse)
 async def ask_stream(
-    body: AskRequest, pipeline: PipelineDep, request: Request
+    body: AskRequest, pipeline: PipelineDep, services: ServicesDep, request: Request
 ) -> EventSourceResponse:
     """Server-Sent Events: `citations` (the passages offered), `delta` (answer text, in order),
     then `done` with the same body as /v1/ask (verified claims and citations). A failure after
@@ -57,6 +72,7 @@ async def ask_stream(
     validate_question(body.question, pipeline.max_question_chars)
     gen = pipeline.generator(body.provider)
     request.state.provider = gen.name
+    turn = await run_in_threadpool(begin_turn, request, services, body.conversation_id)
     limiter = getattr(gen, "limiter", None)
     slot = limiter.reserve() if limiter is not None else None
 
@@ -64,7 +80,11 @@ async def ask_stream(
         try:
             with pipeline.tracer.request("ask", body.question) as trace:
                 events = pipeline.ask_stream_async(
-                    body.question, top_k=body.top_k, provider=body.provider, slot=slot
+                    body.question,
+                    top_k=body.top_k,
+                    provider=body.provider,
+                    slot=slot,
+                    conversation=turn.conversation,
                 )
                 try:
                     async for name, item in events:
@@ -73,6 +93,7 @@ async def ask_stream(
                             item.trace_id = trace.trace_id
                             _record(request, item)
                             data = item.body()
+                            await run_in_threadpool(record_turn, turn, body.question, data)
                         yield {"event": name, "data": json.dumps(data, ensure_ascii=False)}
                 finally:
                     await events.aclose()
