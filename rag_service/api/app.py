@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag_service.api.access import AccessControl
@@ -93,8 +94,21 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"request body exceeds the {limit:,}-byte limit" if limit else message
         elif status == 400:  # a body FastAPI could not parse: invalid input, as elsewhere
             status, message = 422, "the request body could not be parsed"
+        headers = dict(exc.headers or {})
+        if status == 405 and (allowed := _allowed(app, request.scope["path"])):
+            headers["Allow"] = ", ".join(allowed)  # every method of the path, as documented
         code = HTTP_CODES.get(status, "invalid_input" if status == 422 else "http_error")
-        return _error(status, code, message, _request_id(request.scope), exc.headers)
+        return _error(status, code, message, _request_id(request.scope), headers)
+
+
+def _allowed(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for `path` (Starlette's 405 names only those of
+    the first route whose path matched)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(path):
+            methods |= {m.upper() for m in operations}
+    return sorted(methods)
 
 
 class BodyTooLarge(StarletteHTTPException):

@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 
 from rag_service.api.schemas import ErrorBody
 from rag_service.core.config import Settings
+from rag_service.core.inputs import KEY_PATTERN, MAX_KEY_CHARS, TEXT_PATTERN
 
 ERRORS = {
     400: "Malformed request line or headers.",
@@ -27,6 +28,8 @@ ERRORS = {
     503: "Database unavailable, server at capacity, or LLM calls at their limit: retry.",
     504: "The LLM provider timed out.",
 }
+# A conversation id as the service hands it out (rag_service.conversations accepts any case).
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
@@ -41,18 +44,53 @@ def _statuses(path: str, method: str, keys: bool) -> list[int]:
     out = [422, 429, 500, 503]
     if keys:
         out.append(401)
-    if method in ("post",):
+    if method == "post":
         out.append(413)
+    if "{" in path:
+        out.append(404)
     if path.startswith("/v1/ask"):
-        out += [502, 504]
-    if path.startswith("/v1/documents"):
-        if method in ("post", "delete") and keys:
-            out.append(403)
-        if "{key}" in path:
-            out.append(404)
-        if method == "post":
-            out += [409, 415]
+        out += [404, 502, 504]  # 404: an unknown conversation_id
+    if path.startswith("/v1/documents") and method in ("post", "delete") and keys:
+        out.append(403)
+    if path == "/v1/documents" and method == "post":
+        out += [409, 415]
     return sorted(set(out))
+
+
+def configured_providers(settings: Settings) -> list[str]:
+    """The generators `build_generators` makes from these settings."""
+    names = ["extractive"]
+    if settings.openai_api_key or settings.openai_base_url:
+        names.append("openai")
+    if settings.anthropic_api_key or settings.anthropic_base_url:
+        names.append("anthropic")
+    return names
+
+
+def _constrain_inputs(schema: dict[str, Any], settings: Settings) -> None:
+    """What the models cannot say statically: the limits and providers of this server, and
+    the characters the service refuses, so that every request the document allows is one the
+    service accepts."""
+    schemas = schema["components"]["schemas"]
+    props = schemas["AskRequest"]["properties"]
+    props["question"].update(maxLength=settings.max_question_chars, pattern=TEXT_PATTERN)
+    provider = next(a for a in props["provider"]["anyOf"] if a.get("type") == "string")
+    provider["enum"] = configured_providers(settings)
+    if "conversation_id" in props:
+        for option in props["conversation_id"].get("anyOf", []):
+            if option.get("type") == "string":
+                option["pattern"] = UUID_PATTERN
+    for operations in schema["paths"].values():
+        for op in operations.values():
+            for param in op.get("parameters", []):
+                if param["name"] == "q":
+                    param["schema"].update(
+                        maxLength=settings.max_question_chars, pattern=TEXT_PATTERN
+                    )
+                elif param["name"] == "key" and param["in"] == "path":
+                    param["schema"].update(maxLength=MAX_KEY_CHARS, pattern=KEY_PATTERN)
+                elif param["name"] == "conversation_id" and param["in"] == "path":
+                    param["schema"].update(pattern=UUID_PATTERN)
 
 
 def document_errors(app: FastAPI, settings: Settings) -> None:
@@ -79,6 +117,7 @@ def document_errors(app: FastAPI, settings: Settings) -> None:
             "bearer": {"type": "http", "scheme": "bearer"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
         }
+        _constrain_inputs(schema, settings)
         ref = {"$ref": "#/components/schemas/ErrorBody"}
         for path, operations in schema.get("paths", {}).items():
             for method, op in operations.items():

@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from rag_service.core.errors import InvalidInput
 from rag_service.core.inputs import check_text
+
+
+def _json_integer(v: object) -> object:
+    """A JSON integer: 4 or 4.0, as JSON Schema counts them; never true, "4" or 4.5."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise ValueError("must be an integer")
+        return int(v)
+    return v
+
+
+TopK = Annotated[
+    int,
+    BeforeValidator(_json_integer),
+    Field(ge=1, le=20),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 20}),
+]
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1, description="The question, in plain language.")
-    top_k: StrictInt | None = Field(
-        None, ge=1, le=20, description="Passages given to the generator."
-    )
+    top_k: TopK | None = Field(None, description="Passages given to the generator.")
     provider: Literal["extractive", "openai", "anthropic"] | None = Field(
         None,
         description="A provider configured on this server (422 `provider_not_configured` "
@@ -38,7 +62,7 @@ class AskRequest(BaseModel):
             raise ValueError(exc.message) from None
         if not v.strip():
             raise ValueError("question must not be blank")
-        return v.strip()
+        return v  # its length is checked as sent (the OpenAPI's maxLength), then stripped
 
 
 class Citation(BaseModel):

@@ -81,7 +81,10 @@ def database_error(exc: psycopg.Error) -> RagError | None:
         return DatabaseUnavailable("the database is busy or unreachable; retry shortly")
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return DatabaseUnavailable("the database took too long to answer; retry shortly")
-    if state.startswith("22") or state.startswith("54"):  # data exception, program limit
+    if (
+        state.startswith(("22", "54"))  # data exception, program limit
+        or (not state and isinstance(exc, psycopg.DataError))  # refused by psycopg (NUL)
+    ):
         return InvalidInput("the input cannot be stored: a value is too long or malformed")
     if state.startswith("23"):  # integrity: a concurrent change won a race
         return Conflict("the change conflicts with a concurrent one; retry")

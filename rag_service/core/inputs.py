@@ -19,6 +19,15 @@ _BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
 _DOCUMENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: fits a bigint
 
 MAX_NAME_BYTES = 255  # a file name on most file systems (NAME_MAX)
+MAX_KEY_CHARS = 255
+
+# The same rules as JSON Schema patterns (ECMA-262), for the OpenAPI document: text with no
+# control character and, for a question, at least one character that is not white space (as
+# Python's str.strip() sees it).
+_CONTROLS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+_SPACES = r"\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = f"^[^{_CONTROLS}]*[^{_SPACES}][^{_CONTROLS}]*$"
+KEY_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]+$"
 
 
 def check_text(value: str, what: str) -> str:
@@ -63,8 +72,8 @@ def check_document_key(key: str) -> str:
     Corpus sources may hold a folder (`sub/a.md`), so separators are allowed here."""
     if document_id(key) is not None:
         return key
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES * 4:
-        raise InvalidInput("document key is too long")
+    if len(key) > MAX_KEY_CHARS:
+        raise InvalidInput(f"document key is longer than {MAX_KEY_CHARS} characters")
     if m := _BAD_NAME.search(key):
         raise InvalidInput(f"document key contains a control character (U+{ord(m.group()):04X})")
     return key

@@ -15,7 +15,7 @@ from rag_service.core.config import get_settings
 from rag_service.core.errors import Conflict, DatabaseUnavailable, InvalidInput
 from rag_service.services import open_services
 from tests.conftest import LiveServer
-from tests.integration.pdf_bomb import bomb_pdf
+from tests.integration.hardening_support import bomb_pdf
 
 POSTGRES_WORDS = ("postgres", "psycopg", "sqlstate", "byte sequence", "index row", "btree")
 

@@ -5,12 +5,10 @@ by itself within 10 s, with 503 + Retry-After meanwhile and no chunk lost or dup
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +17,7 @@ from rag_service.api.app import create_app
 from rag_service.core.embedded import DataDirInUse, postmaster_running
 from rag_service.services import Services, lexicon_is_stale, open_services
 from tests.conftest import LiveServer
+from tests.integration.hardening_support import scratch_settings
 
 DOC = b"# Allowance\nThe annual learning allowance for AI engineers is 2,468 pounds.\n"
 QUESTION = {"question": "What is the annual learning allowance for AI engineers?"}
@@ -26,15 +25,7 @@ QUESTION = {"question": "What is the annual learning allowance for AI engineers?
 
 @pytest.fixture(scope="module")
 def own_settings(settings, tmp_path_factory):
-    """A data directory and a one-file corpus of this module's own."""
-    root = tmp_path_factory.mktemp("faults")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    name = "uk-ai-software-engineer-role-2026.txt"
-    shutil.copy(Path(settings.corpus_dir) / name, corpus / name)
-    return settings.model_copy(
-        update={"data_dir": root / "data", "corpus_dir": corpus, "database_url": None}
-    )
+    return scratch_settings(settings, tmp_path_factory.mktemp("faults"))
 
 
 @pytest.fixture(scope="module")

@@ -13,25 +13,10 @@ import psutil
 import pytest
 
 from rag_service.api.app import create_app
-from rag_service.cli import server_options
 from tests.conftest import LiveServer
+from tests.integration.hardening_support import HardenedServer
 
 MB = 1 << 20
-
-
-class HardenedServer(LiveServer):
-    """The app served with `rag-serve`'s uvicorn options (h11, header limit)."""
-
-    def __init__(self, app, settings) -> None:
-        import uvicorn
-
-        super().__init__(app)
-        options = {k: v for k, v in server_options(settings).items() if k != "log_config"}
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", **options
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 from rag_service.api.deps import PipelineDep, ServicesDep
 from rag_service.api.routes.conversations import begin_turn, record_turn
 from rag_service.api.schemas import AskRequest, AskResponse
-from rag_service.core.errors import RagError
+from rag_service.core.errors import InvalidInput, RagError
 from rag_service.pipeline import AskResult, validate_question
 
 router = APIRouter(prefix="/v1", tags=["ask"])
@@ -29,6 +29,12 @@ def _record(request: Request, result: AskResult) -> None:
         request.app.state.metrics.abstentions.labels(result.reason).inc()
 
 
+def check_length(text: str, max_chars: int, what: str = "question") -> None:
+    """As sent, white space included: the limit the OpenAPI document states (maxLength)."""
+    if len(text) > max_chars:
+        raise InvalidInput(f"{what} is {len(text)} characters; the limit is {max_chars}")
+
+
 @router.post("/ask", response_model=AskResponse)
 def ask(
     body: AskRequest,
@@ -39,6 +45,7 @@ def ask(
 ) -> dict[str, Any]:
     """Answer from the documents with verified citations, or abstain (`answerable: false`).
     With `conversation_id`, a follow-up is read in the light of the turns before it."""
+    check_length(body.question, pipeline.max_question_chars)
     request.state.provider = body.provider or pipeline.default_provider
     turn = begin_turn(request, services, body.conversation_id)
     with pipeline.tracer.request("ask", body.question) as trace:
@@ -69,6 +76,7 @@ async def ask_stream(
     upstream LLM call."""
     # Bad input, unknown providers and a full upstream (503 + Retry-After) are refused before
     # the stream starts, with a status.
+    check_length(body.question, pipeline.max_question_chars)
     validate_question(body.question, pipeline.max_question_chars)
     gen = pipeline.generator(body.provider)
     request.state.provider = gen.name

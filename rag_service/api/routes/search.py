@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from rag_service.api.deps import PipelineDep, SettingsDep
+from rag_service.api.routes.ask import check_length
 from rag_service.api.schemas import SearchHit, SearchResponse, UnitOut
 from rag_service.core.inputs import check_text
 from rag_service.pipeline import validate_question
@@ -24,7 +25,8 @@ def search(
 ) -> SearchResponse:
     """Ranked chunks with every score. The response stays under RAG_SEARCH_MAX_BYTES: a chunk
     or unit text over its share is cut (`truncated`), and hits past the budget are left out."""
-    query = validate_question(check_text(q, "query"), pipeline.max_question_chars)
+    check_length(check_text(q, "query"), pipeline.max_question_chars, "query")
+    query = validate_question(q, pipeline.max_question_chars)
     ev = pipeline.gather(query, k)
     budget = settings.search_max_bytes
     share = max(MIN_TEXT_CHARS, budget // (2 * k))  # characters for one text, about
