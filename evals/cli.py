@@ -255,6 +255,40 @@ def calibrate(
         console.print(f"weights written: {out}")
 
 
+@app.command()
+def dialogues(
+    dataset: Annotated[Path | None, typer.Option(help="Dialogue set (JSONL).")] = None,
+    max_gap: Annotated[
+        float,
+        typer.Option(help="Exit 1 when turn accuracy in conversation trails alone by more."),
+    ] = 0.03,
+) -> None:
+    """Ask multi-turn dialogues in conversations (follow-ups rewritten from earlier turns) on
+    the service's own index, and each turn's stand-alone form alone; score turn by turn."""
+    from evals.dialogues import DIALOGUES, evaluate_dialogues, load_dialogues, summarize_turns
+
+    configure_logging(get_settings().log_level, quiet=True)
+    services = open_services(get_settings(), ingest_bundled=True)
+    try:
+        assert services.pipeline is not None
+        results = evaluate_dialogues(services.pipeline, load_dialogues(dataset or DIALOGUES))
+    finally:
+        services.close()
+    summary = summarize_turns(results)
+    table = Table(title=f"{len(results)} turns: in conversation vs the stand-alone form alone")
+    for col in ("turns", "n", "in conversation", "alone"):
+        table.add_column(col)
+    for name, v in summary.items():
+        table.add_row(name, str(v["n"]), f"{v['conversation']:.3f}", f"{v['alone']:.3f}")
+    console.print(table)
+    failed = False
+    for name in ("answer (answerable turns)", "abstention (unanswerable turns)"):
+        if name in summary and summary[name]["alone"] - summary[name]["conversation"] > max_gap:
+            console.print(f"[red]{name}: more than {max_gap:.0%} below the stand-alone questions")
+            failed = True
+    raise typer.Exit(1 if failed else 0)
+
+
 def main() -> None:
     os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
     app()

@@ -43,6 +43,7 @@ _QUESTION_WORD = re.compile(
     re.I,
 )
 _WORD = re.compile(r"[A-Za-z0-9][\w'’.+/&-]*[\w+]|[A-Za-z0-9]")
+_PHRASE_END = r"\s+(?:in|for|at|from|with|on|to|by)\b|\s*[?.,;!]|\s*$"
 _ARTICLE = re.compile(r"\b(?:an?|the)\s+$", re.I)
 
 
@@ -68,11 +69,14 @@ def _ends(text: str) -> str:
 
 
 def _subject(prev: QueryAnalysis) -> str | None:
-    """The thing the previous question was about: its first named thing that is not a number."""
-    for ent in prev.entities:
-        if not any(c.isdigit() for c in ent):
+    """The thing the previous question was about: the named thing it asks "for" (the skills gap
+    "for AI Engineers"), else its first named thing that is not a number."""
+    names = [e for e in prev.entities if not any(c.isdigit() for c in e)]
+    for ent in names:
+        i = prev.question.find(ent)
+        if i >= 0 and re.search(r"\bfor\s+(?:(?:an?|the)\s+)?$", prev.question[:i], re.I):
             return ent
-    return None
+    return names[0] if names else None
 
 
 def _span_of(question: str, words: set[str]) -> tuple[int, int] | None:
@@ -127,6 +131,10 @@ def _with_phrase(prev: QueryAnalysis, phrase: str) -> str:
     if span is None and prep in ("in", "at", "outside", "within", "across"):
         span = _place_span(prev)
     q = prev.question
+    if span is None:  # a phrase of common words: "from software engineering"
+        found = list(re.finditer(rf"\b{re.escape(prep)}\s+[^,?;]+?(?={_PHRASE_END})", q, re.I))
+        if found and prep not in ("for", "with", "on", "by"):
+            span = found[-1].span()
     if span is not None:
         return q[: span[0]] + phrase + q[span[1] :]
     return f"{_ends(q)} {phrase}?"
@@ -211,13 +219,24 @@ def rewrite_followup(
         fragment = _ends(_LEAD.sub("", question, count=1)).strip(" ,")
         if fragment and not _QUESTION_WORD.search(fragment):
             return Rewrite(question, *_fragment(prev, fragment, shape))
-        rest = fragment or question  # "And what does it pay?": a question of its own follows
+        # "And what does it pay?": a question of its own follows the cue
+        rest = _LEAD.sub("", question, count=1).strip(" ,") or question
     elif not _QUESTION_WORD.search(question) and len(_WORD.findall(question)) <= 5:
         return Rewrite(question, *_fragment(prev, _ends(question), shape))  # "London?"
     if (m := _PRONOUN.search(rest)) and not (m.group(0).lower() == "it" and _DUMMY_IT.search(rest)):
         named_before = [e for e in shape.entities if 0 <= rest.find(e) < m.start()]
         if not named_before and (resolved := _resolve_pronouns(rest, prev)):
             return Rewrite(question, resolved[:1].upper() + resolved[1:], "pronoun")
+    if not shape.entities and not m and re.search(r"\bthe\s+\w", rest, re.I):
+        # "What is the typical salary range?": asks about a thing of no one named: the
+        # previous subject's (and its place's)
+        subject = _subject(prev)
+        if subject:
+            place = _place_span(prev)
+            where = " " + prev.question[place[0] : place[1]] if place else ""
+            if subject.lower() not in rest.lower():
+                carried = f"{_ends(rest)} for {subject}{where}?"
+                return Rewrite(question, carried[:1].upper() + carried[1:], "carried")
     return Rewrite(question, question, "standalone")
 
 
@@ -226,6 +245,8 @@ def _fragment(prev: QueryAnalysis, fragment: str, shape: QueryAnalysis) -> tuple
     first = fragment.split(maxsplit=1)[0].lower()
     if first in _PREPOSITIONS:
         return _with_phrase(prev, fragment), "ellipsis"
+    if re.match(r"(?:the|a|an)\s", fragment, re.I):  # "the day rate": another thing asked
+        return _aspect(prev, fragment), "aspect"
     named = fragment[:1].isupper() or any(c.isupper() for c in fragment[1:]) or shape.entities
     if named or _tokens(fragment) & _tokens(prev.question):
         return _substitute(prev, fragment), "substitution"
