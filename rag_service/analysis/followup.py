@@ -1,9 +1,9 @@
 """Follow-up questions rewritten into stand-alone ones, offline, from the previous turns' analysis.
 
-A follow-up leans on the question before it: "And in London?" (ellipsis: the previous question
-with one more or another place), "What about ML engineers?" (substitution: the previous
+A follow-up leans on the question before it: "And in Berlin?" (ellipsis: the previous question
+with one more or another place), "What about contractors?" (substitution: the previous
 question with one named thing swapped), "What does it pay?" (a pronoun standing for the
-previous subject), "And the day rate?" (the same subject, another thing asked). Each is
+previous subject), "And the deposit?" (the same subject, another thing asked). Each is
 rewritten into a question that retrieval, the selector and the gate can read on its own; the
 previous question's frame carries its subject, entities and asked-for type along.
 
@@ -70,7 +70,7 @@ def _ends(text: str) -> str:
 
 def _subject(prev: QueryAnalysis) -> str | None:
     """The thing the previous question was about: the named thing it asks "for" (the skills gap
-    "for AI Engineers"), else its first named thing that is not a number."""
+    "for students"), else its first named thing that is not a number."""
     names = [e for e in prev.entities if not any(c.isdigit() for c in e)]
     for ent in names:
         i = prev.question.find(ent)
@@ -81,7 +81,7 @@ def _subject(prev: QueryAnalysis) -> str | None:
 
 def _span_of(question: str, words: set[str]) -> tuple[int, int] | None:
     """The run of words in `question` around those whose stems are in `words`, widened to the
-    capitalised words next to it ("AI engineer" for `engineer`): the phrase a substitute
+    capitalised words next to it ("release manager" for `manager`): the phrase a substitute
     replaces."""
     found = list(_WORD.finditer(question))
     hit = [i for i, m in enumerate(found) if _tokens(m.group(0)) & words]
@@ -104,7 +104,7 @@ def _replace(question: str, span: tuple[int, int], new: str) -> str:
     start, end = span
     before = question[:start]
     if new.lower().startswith(("the ", "a ", "an ")) or new.endswith("s") or new[:1].isupper():
-        before = _ARTICLE.sub("", before)  # "for an AI Engineer" -> "for ML engineers"
+        before = _ARTICLE.sub("", before)  # "for a student" -> "for contractors"
     return before + new + question[end:]
 
 
@@ -124,14 +124,14 @@ def _place_span(prev: QueryAnalysis, preposition: str | None = None) -> tuple[in
 
 
 def _with_phrase(prev: QueryAnalysis, phrase: str) -> str:
-    """Ellipsis: the previous question with `phrase` ("in London", "for contractors") in place
+    """Ellipsis: the previous question with `phrase` ("in Berlin", "for contractors") in place
     of its phrase with the same preposition, or added at its end."""
     prep = phrase.split(maxsplit=1)[0].lower()
     span = _place_span(prev, prep)
     if span is None and prep in ("in", "at", "outside", "within", "across"):
         span = _place_span(prev)
     q = prev.question
-    if span is None:  # a phrase of common words: "from software engineering"
+    if span is None:  # a phrase of common words: "from the old scheme"
         found = list(re.finditer(rf"\b{re.escape(prep)}\s+[^,?;]+?(?={_PHRASE_END})", q, re.I))
         if found and prep not in ("for", "with", "on", "by"):
             span = found[-1].span()
@@ -157,8 +157,8 @@ def _substitute(prev: QueryAnalysis, fragment: str) -> str:
 
 
 def _aspect(prev: QueryAnalysis, fragment: str) -> str:
-    """Another thing asked about the same subject: "and the day rate?" after a salary question
-    keeps the subject ("for an AI Engineer") and its place ("in London")."""
+    """Another thing asked about the same subject: "and the deposit?" after a rent question
+    keeps the subject ("for a student") and its place ("in Berlin")."""
     q = prev.question
     subject = _subject(prev)
     tail = ""
@@ -222,13 +222,13 @@ def rewrite_followup(
         # "And what does it pay?": a question of its own follows the cue
         rest = _LEAD.sub("", question, count=1).strip(" ,") or question
     elif not _QUESTION_WORD.search(question) and len(_WORD.findall(question)) <= 5:
-        return Rewrite(question, *_fragment(prev, _ends(question), shape))  # "London?"
+        return Rewrite(question, *_fragment(prev, _ends(question), shape))  # "Berlin?"
     if (m := _PRONOUN.search(rest)) and not (m.group(0).lower() == "it" and _DUMMY_IT.search(rest)):
         named_before = [e for e in shape.entities if 0 <= rest.find(e) < m.start()]
         if not named_before and (resolved := _resolve_pronouns(rest, prev)):
             return Rewrite(question, resolved[:1].upper() + resolved[1:], "pronoun")
     if not shape.entities and not m and re.search(r"\bthe\s+\w", rest, re.I):
-        # "What is the typical salary range?": asks about a thing of no one named: the
+        # "What is the typical price range?": asks about a thing of no one named: the
         # previous subject's (and its place's)
         subject = _subject(prev)
         if subject:
@@ -245,7 +245,7 @@ def _fragment(prev: QueryAnalysis, fragment: str, shape: QueryAnalysis) -> tuple
     first = fragment.split(maxsplit=1)[0].lower()
     if first in _PREPOSITIONS:
         return _with_phrase(prev, fragment), "ellipsis"
-    if re.match(r"(?:the|a|an)\s", fragment, re.I):  # "the day rate": another thing asked
+    if re.match(r"(?:the|a|an)\s", fragment, re.I):  # "the deposit": another thing asked
         return _aspect(prev, fragment), "aspect"
     named = fragment[:1].isupper() or any(c.isupper() for c in fragment[1:]) or shape.entities
     if named or _tokens(fragment) & _tokens(prev.question):

@@ -10,7 +10,7 @@ A claim is *verified* only when one span of a cited passage (the model's own quo
 be found, else the passage sentence, or pair of adjacent sentences, that supports it best)
 contains the claim's checkable content:
 - every figure — number, amount, percentage, date — compared by value after normalisation
-  (`£72k` = `£72,000` = `72 000` = "seventy-two thousand"; a currency symbol, a `%` or a
+  (`$72k` = `$72,000` = `72 000` = "seventy-two thousand"; a currency symbol, a `%` or a
   measure word such as "per day" must not contradict the span's),
 - every proper noun or capitalised entity (also found in the passage's heading or title),
 - a negation (and a span's negation must not be silently dropped),
@@ -197,7 +197,7 @@ def _segments_of_line(line: str) -> list[str]:
         end = m.end()
         if _ABBREV.search(line[: m.end()]) or re.match(r"\d", line[end : end + 1]):
             continue
-        if not leading:  # "… £72,000. [1] In London …": [1] closes the first sentence
+        if not leading:  # "… $72,000. [1] In Berlin …": [1] closes the first sentence
             for s, e, _, bracket in spans:
                 if bracket and s >= end and not line[end:s].strip():
                     end = e
@@ -560,8 +560,8 @@ def words_to_numbers(text: str) -> str:
 
 
 def deglue(text: str) -> str:
-    """Split scraped glue so figures read as figures: `Senior£120-165k£115-160k`,
-    `premium28%`, `£600/day`."""
+    """Split scraped glue so figures read as figures: `Senior$120-165k$115-160k`,
+    `premium28%`, `$600/day`."""
     text = unicodedata.normalize("NFKC", text)
     text = re.sub(rf"(?<=[A-Za-z])(?={_CUR}|\d)", " ", text)
     text = re.sub(r"(?<=\d[kKmM%])(?=[A-Za-z£$€]|" + _CUR + ")", " ", text)
@@ -630,7 +630,7 @@ def _quantities(text: str) -> list[Quantity]:
         unit = _TIME_UNITS.get(unit_m["u"].lower().removesuffix("s"), "") if unit_m else ""
         unit = unit or (_TIME_UNITS.get(unit_m["u"].lower(), "") if unit_m else "")
         out.append(Quantity(value, kind, unit, m.group(0).strip()))
-        # "£120-165k", "5 to 10 years": the later figure's scale, symbol and unit apply to both
+        # "$120-165k", "5 to 10 years": the later figure's scale, symbol and unit apply to both
         if i and _RANGE_GAP.match(text[matches[i - 1].end() : m.start()]):
             prev = out[-2]
             scale = _MAG.get(mag, 1.0)
@@ -748,15 +748,15 @@ def _context_stems(passage: Passage) -> set[str]:
 
 
 def _name_stems(entity: str) -> set[str]:
-    """The stems of an entity's capitalised words ("London-based" → {"londo"})."""
+    """The stems of an entity's capitalised words ("Berlin-based" → {"berlin"})."""
     return {_stem(w) for w in _WORD.findall(entity) if w[:1].isupper() or w[:1].isdigit()}
 
 
 def _borrowed_subject(claim: Facts, parts: tuple[str, ...]) -> str | None:
     """A claim may take its subject from the sentence before its figure's or from the heading
-    ("… AI Engineer salary …. In London, the median rises to £85,000"), but not when the
+    ("… median rent …. In Berlin, the median rises to $1,850"), but not when the
     sentence holding its figures names something the claim leaves out: "the UK median is
-    £85,000" moves London's figure to the UK. Returns that left-out name."""
+    $1,850" moves Berlin's figure to the country. Returns that left-out name."""
     sentences = [pt[a:b] for pt in parts for a, b in sentence_spans(pt)]
     holding = [
         pt

@@ -18,7 +18,7 @@ def searchable(text: str) -> str:
     """A form of `text` that PostgreSQL's parser and the embedder read well.
 
     Scraped pages glue tokens together (`vLLM/TGI`, `$600/day`, `premium28%`,
-    `ServerClient`, `day-rate`); the `english` parser keeps such strings as one opaque token, so
+    `ServerClient`, `rate-limit`); the `english` parser keeps such strings as one opaque token, so
     nothing matches them. This splits the glue and unifies dashes. Citations never use this
     form: they quote the original text.
     """
