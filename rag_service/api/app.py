@@ -148,7 +148,7 @@ class Edge:
         self.app = app
         self.access = access
         self.metrics = metrics
-        self.max_in_flight = settings.max_in_flight
+        self.max_in_flight = settings.in_flight_limit
         self.json_limit = settings.max_json_bytes
         self.upload_limit = settings.max_document_bytes + MULTIPART_OVERHEAD
         self.in_flight = 0

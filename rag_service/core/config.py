@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -45,8 +46,10 @@ class Settings(BaseSettings):
     # Request limits: bodies are counted while they stream in, before anything is buffered.
     max_json_bytes: int = Field(65_536, alias="RAG_MAX_JSON_BYTES", ge=1024)
     max_header_bytes: int = Field(16_384, alias="RAG_MAX_HEADER_BYTES", ge=4096)
-    # /v1 requests in progress per process; beyond it 503 + Retry-After at once (0 = no limit).
-    max_in_flight: int = Field(8, alias="RAG_MAX_IN_FLIGHT", ge=0)
+    # /v1 requests in progress per process; beyond it 503 + Retry-After at once. Unset: twice
+    # the CPUs this process may use (offline answering is CPU-bound; raise it for LLM
+    # providers, whose calls wait on the network); 0: no limit.
+    max_in_flight: int | None = Field(None, alias="RAG_MAX_IN_FLIGHT", ge=0)
     # /v1/search responses: hits are cut (text shortened, then fewer hits) to stay under this.
     search_max_bytes: int = Field(1_000_000, alias="RAG_SEARCH_MAX_BYTES", ge=10_000)
 
@@ -143,7 +146,9 @@ class Settings(BaseSettings):
     # Plug-in point that lets the API ingest uploads without importing the ingestion package.
     ingestor: str = Field("ingestion.writer:build_ingestor", alias="RAG_INGESTOR")
 
-    @field_validator("db_prepare_threshold", "embedding_dim", "abstain_threshold", mode="before")
+    @field_validator(
+        "db_prepare_threshold", "embedding_dim", "abstain_threshold", "max_in_flight", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         """`RAG_DB_PREPARE_THRESHOLD=` (empty) means None: prepared statements off."""
@@ -170,6 +175,14 @@ class Settings(BaseSettings):
     @property
     def admin_key_set(self) -> frozenset[str]:
         return _split_keys(self.admin_api_keys)
+
+    @property
+    def in_flight_limit(self) -> int:
+        """RAG_MAX_IN_FLIGHT, or twice the CPUs available to this process (0: no limit)."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return 2 * (cpus or 1)
 
     @property
     def pgdata(self) -> Path:

@@ -149,6 +149,10 @@ class Database:
             raise
         self._pool = self._new_pool()
         if self._embedded is not None:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                # after a crash, one syncfs instead of an fsync per file: seconds sooner back
+                conn.execute("ALTER SYSTEM SET recovery_init_sync_method = 'syncfs'")
+                conn.execute("SELECT pg_reload_conf()")
             self._supervisor = threading.Thread(
                 target=self._supervise, name="postgres-supervisor", daemon=True
             )

@@ -122,6 +122,18 @@ def attach_uri(pgdata: Path) -> str:
     return str(info.get_uri())
 
 
+def _shm_attached(shmid: int | None) -> int:
+    """Processes attached to the System V shared memory segment `shmid` (Linux), else 0."""
+    table = Path("/proc/sysvipc/shm")
+    if shmid is None or not table.exists():
+        return 0
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 6 and fields[1] == str(shmid):
+            return int(fields[6])  # nattch
+    return 0
+
+
 class EmbeddedPostgres:
     """Start (or adopt) the embedded server for `pgdata`; `stop()` shuts it down when we own it."""
 
@@ -147,11 +159,30 @@ class EmbeddedPostgres:
         return postmaster_running(self.pgdata)
 
     def restart(self) -> str:
-        """Start the server again after it died; the URI it now answers on."""
+        """Start the server again after it died; the URI it now answers on.
+
+        A killed postmaster whose parent does not reap it stays a zombie, and its pid in
+        `postmaster.pid` then looks alive to the wheel and to PostgreSQL, which would refuse
+        to start. Once no process is attached to the dead server's shared memory (its
+        backends exit when they notice the postmaster is gone), the lock file is stale and is
+        removed; until then this raises and the supervisor tries again."""
         server = self._server
         with server._lock:  # the wheel's inter-process lock around start-up
+            if not self.running():
+                self._remove_stale_pid_file()
             server.ensure_postgres_running()
         return str(server.get_uri())
+
+    def _remove_stale_pid_file(self) -> None:
+        info = _import_wheel().utils.PostmasterInfo.read_from_pgdata(self.pgdata)
+        if info is None:
+            return
+        attached = _shm_attached(info.shmget_id)
+        if attached:
+            raise RuntimeError(f"{attached} processes still attached to the old server's memory")
+        if info.socket_dir is not None and info.port is not None:  # holds the same pid
+            (info.socket_dir / f".s.PGSQL.{info.port}.lock").unlink(missing_ok=True)
+        (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
     def stop(self) -> None:
         try:
