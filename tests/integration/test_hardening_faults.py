@@ -73,15 +73,19 @@ def _chunks(services: Services) -> list[tuple[int, int]]:
 
 
 def test_the_killed_server_comes_back_within_10_s(own: Services, own_settings) -> None:
+    """SIGKILL the postmaster under load, then keep the load on for 8 s: every failure is a
+    503 with Retry-After answered within 10 s of the kill, and from some moment well inside
+    those 10 s every request started is answered 200."""
     before = _chunks(own)
-    log: list[tuple[float, int, str | None]] = []
+    log: list[tuple[float, float, int, str | None]] = []  # started, answered, status, R-A
     stop = threading.Event()
 
     def load(url: str) -> None:
         with httpx.Client(base_url=url, timeout=15) as c:
             while not stop.is_set():
+                t0 = time.monotonic()
                 r = c.get("/v1/search", params={"q": "learning allowance", "k": 3})
-                log.append((time.monotonic(), r.status_code, r.headers.get("retry-after")))
+                log.append((t0, time.monotonic(), r.status_code, r.headers.get("retry-after")))
 
     with LiveServer(create_app(own_settings, own)) as live:
         clients = [threading.Thread(target=load, args=(live.url,)) for _ in range(2)]
@@ -91,22 +95,16 @@ def test_the_killed_server_comes_back_within_10_s(own: Services, own_settings) -
         pid = int((own_settings.pgdata / "postmaster.pid").read_text().split()[0])
         killed = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        deadline = killed + 15
-        while time.monotonic() < deadline:
-            recent = [s for t, s, _ in log if t > killed]
-            if 503 in recent and recent[-3:] == [200, 200, 200]:
-                break
-            time.sleep(0.1)
+        time.sleep(8.0)
         stop.set()
         for t in clients:
             t.join(20)
-    after_kill = [(t - killed, s, ra) for t, s, ra in log if t > killed]
-    statuses = {s for _, s, _ in after_kill}
-    assert statuses <= {200, 503}, after_kill
-    assert 503 in statuses
-    assert all(ra and int(ra) >= 1 for _, s, ra in after_kill if s == 503)
-    last_503 = max(t for t, s, _ in after_kill if s == 503)
-    recovered = min(t for t, s, _ in after_kill if s == 200 and t > last_503)
-    assert recovered < 10, (last_503, recovered)
+    after = [(t0 - killed, t1 - killed, s, ra) for t0, t1, s, ra in log if t1 > killed]
+    failed = [(t0, t1, s, ra) for t0, t1, s, ra in after if s != 200]
+    assert failed and {s for *_, s, _ in failed} == {503}, failed
+    assert all(ra and int(ra) >= 1 for *_, ra in failed)
+    assert max(t1 for _, t1, _, _ in failed) < 10
+    back = max(t0 for t0, *_ in failed)  # every request started later was answered 200
+    assert back < 10 and any(t0 > back and s == 200 for t0, _, s, _ in after)
     assert own.db.restarts == 1
     assert _chunks(own) == before
