@@ -72,6 +72,9 @@ class AskResult:
         }
 
 
+LLM_PASSAGES = 8
+
+
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000
 
@@ -110,6 +113,11 @@ class RagPipeline:
         self.top_k = top_k
         self.max_question_chars = max_question_chars
         self.tracer = tracer or Tracer.disabled()
+
+    def passages_for(self, gen: Generator) -> int:
+        """How many passages a generator reads by default: a language model reads more than
+        the extractive generator picks from (LLM_PASSAGES), at little cost per passage."""
+        return self.top_k if gen.name == "extractive" else max(self.top_k, LLM_PASSAGES)
 
     def generator(self, provider: str | None) -> Generator:
         name = provider or self.default_provider
@@ -265,7 +273,7 @@ class RagPipeline:
         question = self.standalone(asked, conversation)
         gen = self.generator(provider)
         t_start = time.perf_counter()
-        ev = self.gather(question, top_k)
+        ev = self.gather(question, top_k or self.passages_for(gen))
         if (stop := self.calls_generator(ev, gen)) is not None:
             result = self._abstain(ev, gen.name, None, stop)
         else:
@@ -292,7 +300,7 @@ class RagPipeline:
         question = self.standalone(asked, conversation)
         gen = self.generator(provider)
         t_start = time.perf_counter()
-        ev = self.gather(question, top_k)
+        ev = self.gather(question, top_k or self.passages_for(gen))
         if (stop := self.calls_generator(ev, gen)) is not None:
             result = self._abstain(ev, gen.name, None, stop)
             yield "citations", []
@@ -349,7 +357,7 @@ class RagPipeline:
             return
         question = self.standalone(asked, conversation)
         t_start = time.perf_counter()
-        ev = await anyio.to_thread.run_sync(self.gather, question, top_k)
+        ev = await anyio.to_thread.run_sync(self.gather, question, top_k or self.passages_for(gen))
         if (stop := self.calls_generator(ev, gen)) is not None:
             result = self._abstain(ev, gen.name, None, stop)
             yield "citations", []
