@@ -69,10 +69,14 @@ def start_server(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Po
     raise RuntimeError("server did not become ready")
 
 
-def one(client: httpx.Client, question: str) -> tuple[float, dict]:
+def one(client: httpx.Client, question: str) -> tuple[float, dict | None]:
+    """Latency and body of one ask; body None when the server shed the request (503 beyond
+    RAG_MAX_IN_FLIGHT), which is counted, not timed."""
     t0 = time.perf_counter()
     r = client.post("/v1/ask", json={"question": question})
     ms = (time.perf_counter() - t0) * 1000
+    if r.status_code == 503:
+        return ms, None
     r.raise_for_status()
     return ms, r.json()
 
@@ -80,6 +84,7 @@ def one(client: httpx.Client, question: str) -> tuple[float, dict]:
 def measure(url: str, requests: int, clients: int) -> dict[str, float]:
     qs = [QUESTIONS[i % len(QUESTIONS)] for i in range(requests)]
     lat: list[float] = []
+    shed = 0
     stages: dict[str, list[float]] = {}
     with httpx.Client(base_url=url, timeout=60) as warm:
         for q in QUESTIONS[:5]:
@@ -93,11 +98,14 @@ def measure(url: str, requests: int, clients: int) -> dict[str, float]:
     with ThreadPoolExecutor(clients) as pool:
         for results in pool.map(worker, [qs[i::clients] for i in range(clients)]):
             for ms, body in results:
+                if body is None:
+                    shed += 1
+                    continue
                 lat.append(ms)
                 for k, v in body.get("timings_ms", {}).items():
                     stages.setdefault(k, []).append(v)
     wall = time.perf_counter() - t0
-    out = {"p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "rps": len(lat) / wall}
+    out = {"p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "rps": len(lat) / wall, "shed": shed}
     out.update({f"stage_{k}": statistics.mean(v) for k, v in stages.items()})
     return out
 
@@ -107,7 +115,8 @@ def report(label: str, m: dict[str, float]) -> None:
         f"{k.removeprefix('stage_')} {v:.1f}" for k, v in m.items() if k.startswith("stage_")
     )
     print(
-        f"{label}: p50 {m['p50']:.1f} ms, p95 {m['p95']:.1f} ms, {m['rps']:.1f} req/s"
+        f"{label}: p50 {m['p50']:.1f} ms, p95 {m['p95']:.1f} ms, {m['rps']:.1f} req/s,"
+        f" {m['shed']:.0f} shed (503)"
         f"  | mean server-side ms: {stages}"
     )
 
