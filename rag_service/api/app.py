@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -22,10 +23,12 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag_service.api.access import AccessControl
+from rag_service.api.jobs import IngestJobs
 from rag_service.api.metrics import Metrics
 from rag_service.api.openapi import document_errors
-from rag_service.api.routes import ask, conversations, documents, health, search
+from rag_service.api.routes import ask, conversations, documents, health, jobs, search
 from rag_service.core.config import Settings, get_settings
+from rag_service.core.database import database_error
 from rag_service.core.errors import Overloaded, RagError, Unauthorized
 from rag_service.services import Services, open_services
 from rag_service.web import mount_web
@@ -75,6 +78,16 @@ def install_error_handlers(app: FastAPI) -> None:
         provider = getattr(request.state, "provider", None) or "unknown"
         app.state.metrics.count_if_upstream(provider, exc)
         return error_response(exc, _request_id(request.scope))
+
+    @app.exception_handler(psycopg.Error)
+    async def database(request: Request, exc: psycopg.Error) -> JSONResponse:
+        """PostgreSQL errors by class (data -> 422, integrity -> 409, unavailable -> 503);
+        anything else is a bug, answered as a 500 by the edge."""
+        mapped = database_error(exc)
+        if mapped is None:
+            raise exc
+        log.warning("database error %s (sqlstate %s)", type(exc).__name__, exc.sqlstate)
+        return error_response(mapped, _request_id(request.scope))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -166,12 +179,14 @@ class Edge:
         method, path = scope["method"], scope["path"]
         client = scope.get("client")
         address = client[0] if client else "unknown"
-        status, started, admitted = 500, False, False
+        started, admitted = False, False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                started, status = True, message["status"]
+            nonlocal started
+            if message["type"] == "http.response.start" and not started:
+                started = True
+                # logged and counted as the response starts, as the client sees it begin
+                self._observe(scope, method, path, message["status"], time.perf_counter() - t0)
                 extra = (b"x-request-id", request_id.encode())
                 message = {**message, "headers": [*message.get("headers", []), extra]}
             await send(message)
@@ -212,7 +227,6 @@ class Edge:
                 path,
                 extra={"request_id": request_id, "method": method, "path": path, "status": 500},
             )
-            status = 500
             if not started:
                 response = _error(
                     500, "internal_error", "internal error; see the server log", request_id
@@ -221,7 +235,6 @@ class Edge:
         finally:
             if admitted:
                 self.in_flight -= 1
-            self._observe(scope, method, path, status, time.perf_counter() - t0)
 
     def _observe(self, scope: Scope, method: str, path: str, status: int, seconds: float) -> None:
         route = scope.get("route")
@@ -251,9 +264,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services or await run_in_threadpool(
             partial(open_services, settings, ingest_bundled=settings.ingest_on_start, attach=False)
         )
+        app.state.jobs = IngestJobs(
+            app.state.services,
+            workers=settings.ingest_workers,
+            max_pending=settings.max_pending_uploads,
+        )
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.jobs.close)
             if owned:
                 await run_in_threadpool(app.state.services.close)
 
@@ -283,6 +302,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         search.router,
         conversations.router,
         documents.router,
+        jobs.router,
     ):
         app.include_router(router)
     mount_web(app)

@@ -10,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 
 from rag_service.api.schemas import ErrorBody
 from rag_service.core.config import Settings
-from rag_service.core.inputs import KEY_PATTERN, MAX_KEY_CHARS, TEXT_PATTERN
+from rag_service.core.inputs import KEY_PATTERN, MAX_KEY_CHARS, TEXT_PATTERN, UUID_PATTERN
 
 ERRORS = {
     400: "Malformed request line or headers.",
@@ -28,8 +28,6 @@ ERRORS = {
     503: "Database unavailable, server at capacity, or LLM calls at their limit: retry.",
     504: "The LLM provider timed out.",
 }
-# A conversation id as the service hands it out (rag_service.conversations accepts any case).
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
@@ -89,7 +87,7 @@ def _constrain_inputs(schema: dict[str, Any], settings: Settings) -> None:
                     )
                 elif param["name"] == "key" and param["in"] == "path":
                     param["schema"].update(maxLength=MAX_KEY_CHARS, pattern=KEY_PATTERN)
-                elif param["name"] == "conversation_id" and param["in"] == "path":
+                elif param["name"] in ("conversation_id", "job_id") and param["in"] == "path":
                     param["schema"].update(pattern=UUID_PATTERN)
 
 

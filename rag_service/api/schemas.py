@@ -145,9 +145,10 @@ class SearchResponse(BaseModel):
 
 class IngestResponse(BaseModel):
     source: str
-    status: str
+    status: Literal["added", "unchanged", "replaced"]
     document_id: int | None
     chunks: int
+    job_id: str | None = Field(None, description="The job that indexed it (`GET /v1/jobs/{id}`).")
 
 
 class ErrorDetail(BaseModel):

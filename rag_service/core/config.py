@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     max_document_pages: int = Field(2000, alias="RAG_MAX_DOCUMENT_PAGES", ge=1)
     max_parse_seconds: float = Field(120.0, alias="RAG_MAX_PARSE_SECONDS", gt=0)
     max_parse_memory_mb: int = Field(2048, alias="RAG_MAX_PARSE_MEMORY_MB", ge=256)
+    # Uploads are indexed as jobs: this many at once, this many waiting or running at most.
+    ingest_workers: int = Field(1, alias="RAG_INGEST_WORKERS", ge=1)
+    max_pending_uploads: int = Field(8, alias="RAG_MAX_PENDING_UPLOADS", ge=1)
 
     # Embeddings
     embedding_provider: Literal["local", "openai"] = Field("local", alias="RAG_EMBEDDING_PROVIDER")
@@ -178,11 +181,24 @@ class Settings(BaseSettings):
 
     @property
     def in_flight_limit(self) -> int:
-        """RAG_MAX_IN_FLIGHT, or twice the CPUs available to this process (0: no limit)."""
+        """RAG_MAX_IN_FLIGHT, else twice the CPUs available to this process, plus
+        RAG_LLM_MAX_CONCURRENCY when an LLM provider is configured (requests waiting on the
+        network load no CPU, and that limit bounds them already). 0: no limit."""
         if self.max_in_flight is not None:
             return self.max_in_flight
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return 2 * (cpus or 1)
+        limit = 2 * (cpus or 1)
+        llm = (
+            self.openai_api_key
+            or self.openai_base_url
+            or self.anthropic_api_key
+            or self.anthropic_base_url
+        )
+        if llm:
+            if self.llm_max_concurrency == 0:
+                return 0
+            limit += self.llm_max_concurrency
+        return limit
 
     @property
     def pgdata(self) -> Path:

@@ -75,7 +75,8 @@ def migrate(conn: psycopg.Connection, *, embedding_model: str, embedding_dim: in
 def database_error(exc: psycopg.Error) -> RagError | None:
     """The service's error for a PostgreSQL failure, chosen by its class; None for a failure
     that is our bug (a 500). PostgreSQL's own text never reaches the client: it can quote the
-    input back, and it names tables, columns and settings."""
+    input back, and it names tables, columns and settings. `Database.connection()` raises
+    what this returns; the API maps any psycopg error met outside it the same way."""
     state = exc.sqlstate or ""
     if isinstance(exc, PoolTimeout):
         return DatabaseUnavailable("the database is busy or unreachable; retry shortly")
@@ -255,10 +256,5 @@ class Database:
             mapped = database_error(exc)
             if mapped is None:
                 raise
-            log.warning(
-                "database error %s (sqlstate %s): %s",
-                type(exc).__name__,
-                exc.sqlstate,
-                mapped.code,
-            )
+            log.warning("database error %s (sqlstate %s)", type(exc).__name__, exc.sqlstate)
             raise mapped from exc

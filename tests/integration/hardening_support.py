@@ -8,8 +8,16 @@ import threading
 import zlib
 from pathlib import Path
 
+import pytest
+
 from rag_service.cli import server_options
-from tests.conftest import LiveServer
+from tests.conftest import EXTERNAL_DATABASE_URL, LiveServer
+
+# Tests of the embedded server (its own data directory, restarts, faults, the contract run on a
+# scratch index) run once, not again when the suite runs against an external server.
+embedded_only = pytest.mark.skipif(
+    EXTERNAL_DATABASE_URL is not None, reason="embedded server: covered by the main run"
+)
 
 PAGE = (
     b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"

@@ -4,6 +4,8 @@ message of ours, at the HTTP boundary, against the real embedded PostgreSQL."""
 from __future__ import annotations
 
 import shutil
+import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -12,10 +14,11 @@ import pytest
 
 from rag_service.api.app import create_app
 from rag_service.core.config import get_settings
+from rag_service.core.database import database_error
 from rag_service.core.errors import Conflict, DatabaseUnavailable, InvalidInput
 from rag_service.services import open_services
 from tests.conftest import LiveServer
-from tests.integration.hardening_support import bomb_pdf
+from tests.integration.hardening_support import bomb_pdf, embedded_only
 
 POSTGRES_WORDS = ("postgres", "psycopg", "sqlstate", "byte sequence", "index row", "btree")
 
@@ -241,11 +244,13 @@ def test_postgres_errors_are_mapped_by_class(services, sql: str, error: type) ->
             conn.execute(statement)
     assert not any(w in caught.value.message.lower() for w in POSTGRES_WORDS)
     assert isinstance(caught.value.__cause__, psycopg.Error)
+    assert database_error(caught.value.__cause__).code == caught.value.code
 
 
 # -- one upload must not brick the service ----------------------------------------------
 
 
+@embedded_only
 def test_restart_on_the_same_data_dir_after_bad_input(settings, tmp_path: Path) -> None:
     """Everything above is sent to a service on its own data directory, plus rows no
     upload can make today (names of 300 and 2,000 characters, path-like names, written as an
@@ -285,3 +290,63 @@ def test_restart_on_the_same_data_dir_after_bad_input(settings, tmp_path: Path) 
             assert doc["bytes"] == (corpus / src.name).stat().st_size  # refreshed
     finally:
         second.close()
+
+
+# -- uploads as jobs ---------------------------------------------------------------------
+
+ASYNC = {"prefer": "respond-async"}
+
+
+def _follow(http: httpx.Client, location: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = http.get(location).json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job not done in {timeout} s: {job}")
+
+
+def test_an_upload_can_be_a_job(http: httpx.Client) -> None:
+    files = {"file": ("job-upload.md", b"# Perks\nThe cycle-to-work allowance is 1,357 pounds.\n")}
+    r = http.post("/v1/documents", files=files, headers=ASYNC)
+    assert r.status_code == 202, r.text
+    assert r.headers["preference-applied"] == "respond-async"
+    location = r.headers["location"]
+    assert location == f"/v1/jobs/{r.json()['id']}" and r.json()["source"] == "job-upload.md"
+    try:
+        job = _follow(http, location)
+        assert job["status"] == "succeeded" and job["error"] is None
+        assert job["outcome"]["status"] == "added" and job["outcome"]["chunks"] >= 1
+        doc = http.get(f"/v1/documents/{job['outcome']['document_id']}").json()
+        assert doc["source"] == "job-upload.md"
+        again = http.post("/v1/documents", files=files)  # waiting for its job: as before
+        assert again.status_code == 200 and again.json()["job_id"]
+    finally:
+        http.delete("/v1/documents/job-upload.md")
+
+
+def test_a_failed_job_says_why(http: httpx.Client) -> None:
+    r = http.post("/v1/documents", files={"file": ("empty-job.txt", b"   ")}, headers=ASYNC)
+    assert r.status_code == 202
+    job = _follow(http, r.headers["location"])
+    assert job["status"] == "failed" and job["outcome"] is None
+    assert job["error"]["code"] == "bad_document" and job["error"]["status"] == 422
+
+
+def test_a_job_whose_process_died_is_reported_failed(http: httpx.Client, services) -> None:
+    job_id = str(uuid.uuid4())
+    with services.db.connection() as conn:
+        conn.execute(
+            "INSERT INTO ingest_jobs (id, source, status, heartbeat_at)"
+            " VALUES (%s, 'lost.md', 'running', now() - interval '5 minutes')",
+            (job_id,),
+        )
+        conn.commit()
+    job = http.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed" and job["error"]["code"] == "interrupted"
+
+
+def test_unknown_and_malformed_job_ids(http: httpx.Client) -> None:
+    assert_ours(http.get(f"/v1/jobs/{uuid.uuid4()}"), 404, "not_found")
+    assert_ours(http.get("/v1/jobs/not-a-uuid"), 422, "invalid_input")

@@ -47,13 +47,16 @@ def test_access_log_has_no_question_and_no_query_string(http: httpx.Client, capl
 
 
 def test_debug_logging_keeps_sdk_request_dumps_off() -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
     configure_logging("debug")
     try:
         for name in ("openai", "anthropic", "httpcore"):
             assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
         assert logging.getLogger("uvicorn.access").disabled
-    finally:
-        configure_logging("info")
+    finally:  # its handler writes to this test's captured stderr, closed after the test
+        root.handlers[:], level = saved
+        root.setLevel(level)
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,13 @@ import pytest
 
 from rag_service.api.app import create_app
 from rag_service.services import open_services
-from tests.integration.hardening_support import HardenedServer, scratch_settings
+from tests.integration.hardening_support import HardenedServer, embedded_only, scratch_settings
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = Path(sys.executable).with_name("st")
 
 
+@embedded_only
 @pytest.mark.skipif(not ST.exists(), reason="schemathesis (dev extra) is not installed")
 def test_schemathesis_finds_nothing_and_the_service_restarts(settings, tmp_path: Path) -> None:
     s = scratch_settings(settings, tmp_path)

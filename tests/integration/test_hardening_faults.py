@@ -17,7 +17,9 @@ from rag_service.api.app import create_app
 from rag_service.core.embedded import DataDirInUse, postmaster_running
 from rag_service.services import Services, lexicon_is_stale, open_services
 from tests.conftest import LiveServer
-from tests.integration.hardening_support import scratch_settings
+from tests.integration.hardening_support import embedded_only, scratch_settings
+
+pytestmark = embedded_only
 
 DOC = b"# Allowance\nThe annual learning allowance for AI engineers is 2,468 pounds.\n"
 QUESTION = {"question": "What is the annual learning allowance for AI engineers?"}

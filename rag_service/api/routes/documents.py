@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response, UploadFile, status
+from fastapi import APIRouter, Header, Path, Request, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from rag_service.api.deps import ServicesDep, SettingsDep
+from rag_service.api.jobs import IngestJobs
 from rag_service.api.schemas import IngestResponse
 from rag_service.core.documents import DocumentInfo, find_document, list_documents
 from rag_service.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from rag_service.core.inputs import check_document_key, check_source_name
+from rag_service.core.jobs import JobOut
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -48,7 +52,13 @@ def get_one(key: DocumentKey, services: ServicesDep) -> DocumentInfo:
     "",
     response_model=IngestResponse,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": IngestResponse, "description": "Unchanged: already indexed."}},
+    responses={
+        200: {"model": IngestResponse, "description": "Unchanged: already indexed."},
+        202: {
+            "model": JobOut,
+            "description": "With `Prefer: respond-async`: queued as a job; follow Location.",
+        },
+    },
 )
 async def upload(
     file: UploadFile,
@@ -56,11 +66,20 @@ async def upload(
     settings: SettingsDep,
     request: Request,
     response: Response,
-) -> IngestResponse:
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="`respond-async`: answer 202 at once with a job to follow"
+            " (`GET /v1/jobs/{id}`) instead of waiting for the document to be indexed."
+        ),
+    ] = None,
+) -> Any:
     """Upload a .txt, .md, .rst, .html or .pdf file (multipart field `file`, one per request).
     Re-uploading the same bytes changes nothing (200, `unchanged`); new bytes under the same
     name replace the document (201, `replaced`). Names of bundled-corpus files are reserved
-    (409): the corpus is refreshed from its folder at start-up."""
+    (409): the corpus is refreshed from its folder at start-up. Every upload is indexed as a
+    job; with `Prefer: respond-async` the answer is the job (202), otherwise the outcome once
+    the job is done."""
     form = await request.form()  # parsed once by FastAPI already: this is the same object
     if len(form.getlist("file")) != 1:
         raise InvalidInput("send exactly one file part named `file`")
@@ -74,7 +93,16 @@ async def upload(
         data += chunk
         if len(data) > limit:
             raise PayloadTooLarge(f"upload exceeds the {limit:,}-byte limit")
-    outcome = await run_in_threadpool(services.ingestor.ingest_bytes, name, bytes(data))
+    jobs: IngestJobs = request.app.state.jobs
+    job_id, future = await run_in_threadpool(jobs.submit, name, bytes(data))
+    if prefer and "respond-async" in prefer.lower():
+        job = await run_in_threadpool(jobs.store.get, job_id)
+        return JSONResponse(
+            job.model_dump(mode="json") if job else {"id": job_id},
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/v1/jobs/{job_id}", "Preference-Applied": "respond-async"},
+        )
+    outcome = await asyncio.wrap_future(future)  # no request thread held while it runs
     chunks = outcome.chunks
     if outcome.status == "unchanged":
         response.status_code = status.HTTP_200_OK
@@ -84,6 +112,7 @@ async def upload(
         status=outcome.status,
         document_id=outcome.document_id,
         chunks=chunks,
+        job_id=job_id,
     )
 
 
