@@ -15,6 +15,10 @@ from rag_service.api.app import create_app
 from rag_service.core.config import Settings
 from rag_service.core.logging import configure_logging
 from tests.conftest import LiveServer
+from tests.integration.hardening_support import embedded_only
+
+# Nothing here depends on which PostgreSQL serves the index: not run again externally.
+pytestmark = embedded_only
 
 READ, ADMIN = "reader-key-1", "admin-key-1"
 

@@ -14,7 +14,10 @@ import pytest
 
 from rag_service.api.app import create_app
 from tests.conftest import LiveServer
-from tests.integration.hardening_support import HardenedServer
+from tests.integration.hardening_support import HardenedServer, embedded_only
+
+# Nothing here depends on which PostgreSQL serves the index: not run again externally.
+pytestmark = embedded_only
 
 MB = 1 << 20
 
