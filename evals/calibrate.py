@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from evals.dataset import Row
-from evals.metrics import answer_matches, norm
+from evals.metrics import answer_matches, norm, truth
 from evals.sets import EvalSet, settings_for
 from rag_service.analysis import DomainProfile, QueryAnalysis, analyze, question_shape
 from rag_service.core.config import Settings
@@ -54,14 +54,6 @@ class Sample:
     x: np.ndarray
     pairs: list
     y: np.ndarray  # per unit: does it hold (part of) the labelled answer
-
-
-@dataclass
-class Outcome:
-    answered: bool
-    correct: bool  # answered, with the expected facts, citing a labelled source
-    probability: float
-    gate_x: np.ndarray
 
 
 def _flat(text: str) -> str:
@@ -200,12 +192,7 @@ def answer(sample: Sample, selector: LinearModel) -> tuple[bool, np.ndarray, str
 def truthfulness(answerable: list[bool], answered: list[bool], right: list[bool]) -> float:
     """+1 a right answer or a right abstention, 0 a false abstention, -1 a wrong answer or an
     answer to the unanswerable; averaged over questions."""
-    scores = []
-    for a, said, ok in zip(answerable, answered, right, strict=True):
-        if said:
-            scores.append(1.0 if ok else -1.0)
-        else:
-            scores.append(0.0 if a else 1.0)
+    scores = [truth(*q) for q in zip(answerable, answered, right, strict=True)]
     return statistics.fmean(scores) if scores else 0.0
 
 

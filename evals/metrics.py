@@ -64,12 +64,17 @@ def _mean(values: list[float]) -> float:
     return round(statistics.fmean(values), 4) if values else 0.0
 
 
-def truth_score(r: QuestionResult) -> float:
+def truth(answerable: bool, answered: bool, right: bool) -> float:
     """+1 a right answer or a right abstention, 0 a false abstention, -1 a wrong answer or an
-    answer to the unanswerable: a wrong answer costs a user more than "the documents don't say"."""
-    if r.ok:
-        return 1.0
-    return 0.0 if r.answerable and not r.said_answerable else -1.0
+    answer to the unanswerable: a wrong answer costs a user more than "the documents don't say".
+    `right`: the answer given was right (ignored when abstaining)."""
+    if answered:
+        return 1.0 if right else -1.0
+    return 0.0 if answerable else 1.0
+
+
+def truth_score(r: QuestionResult) -> float:
+    return truth(r.answerable, r.said_answerable, r.ok)
 
 
 def summarize(results: list[QuestionResult]) -> dict[str, float]:

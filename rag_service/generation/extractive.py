@@ -61,21 +61,16 @@ class ExtractiveGenerator:
         units = sorted(((u, p) for p in passages for u in p.units), key=lambda up: -up[0].score)
         if not units or units[0][0].score <= 0:
             return Draft(text="", citations=[], abstained=True)
-        wants_value = analysis is not None and analysis.value is not None
-        if not wants_value:
+        if analysis is None or not analysis.wants_value:
             listed = self._list_answer(*units[0])
             if listed is not None:
                 return listed
         best = _lead_of(units[0])
-        chosen = [best]
         weights = (analysis.terms if analysis else None) or term_weights or {}
         groups = analysis.side_terms() if analysis else []
-        if len(groups) > 1:
-            chosen = self._per_side(units, groups, best)
-            if len(chosen) == 1:
-                chosen = self._complete(units, best, weights, analysis)
-        else:
-            chosen = self._complete(units, best, weights, analysis)
+        chosen = self._per_side(units, groups, best) if len(groups) > 1 else [best]
+        if len(chosen) == 1:
+            chosen = self._complete(units, best, weights)
         chosen.sort(key=lambda up: (up[1].document, up[0].start))
         text = " ".join(u.display for u, _ in chosen)
         cites = [DraftCitation(p.chunk_id, u.text, u.start, u.end, u.score) for u, p in chosen]
@@ -87,30 +82,27 @@ class ExtractiveGenerator:
         scores best times its coverage of that side's own terms (its heading counts)."""
         chosen = [best]
         floor = SIDE_SCORE * best[0].score
+        pool = [up for up in units if up[0].score >= floor and not is_bare_heading(up[0])]
+        heads = {id(p): _heading(p) for _, p in units}
+        read = {id(u): u.lexemes | heads[id(p)] for u, p in [best, *pool]}
         for group in groups:
             total = sum(group.values())
             if not total:
                 continue
 
             def cov(pick: Pick, group: dict[str, float] = group, total: float = total) -> float:
-                lex = pick[0].lexemes | _heading(pick[1])
+                lex = read[id(pick[0])]
                 return sum(w for t, w in group.items() if t in lex) / total
 
             if any(cov(c) >= SIDE_COVERAGE for c in chosen):
                 continue
-            pool = [up for up in units if up[0].score >= floor and not is_bare_heading(up[0])]
-            scored = [(up[0].score * cov(up), up) for up in pool if cov(up) >= SIDE_COVERAGE]
+            scored = [(up[0].score * c, up) for up in pool if (c := cov(up)) >= SIDE_COVERAGE]
             if scored:
                 chosen.append(max(scored, key=lambda t: t[0])[1])
         return chosen[: MAX_UNITS + 1]
 
     @staticmethod
-    def _complete(
-        units: list[Pick],
-        best: Pick,
-        weights: dict[str, float],
-        analysis: QueryAnalysis | None,
-    ) -> list[Pick]:
+    def _complete(units: list[Pick], best: Pick, weights: dict[str, float]) -> list[Pick]:
         """Add close runners-up from the same document that cover terms the best leaves out."""
         chosen = [best]
         b, bp = best
@@ -124,11 +116,11 @@ class ExtractiveGenerator:
                 continue
             if length + len(u.display) > MAX_ANSWER_CHARS:
                 continue
-            length += len(u.display)
             gain = sum(w for t, w in weights.items() if t in u.lexemes and t not in covered)
             if gain / total >= MIN_GAIN or _fuller(u, b, b.score):
                 chosen.append((u, p))
                 covered |= u.lexemes
+                length += len(u.display)
         return chosen
 
     @staticmethod

@@ -128,25 +128,20 @@ def _bigrams(text: str) -> frozenset[tuple[str, str]]:
     return frozenset(pairwise(phrase_tokens(text)))
 
 
-def entity_coverage(analysis: QueryAnalysis, lexemes: frozenset[str]) -> float:
-    """Share of the question's named things (with lexemes) whose lexemes all appear."""
-    ents = [e for e in analysis.entity_lexemes if e]
+def entity_coverage(
+    analysis: QueryAnalysis, lexemes: frozenset[str], *, numbers_only: bool = False
+) -> float:
+    """Share of the question's named things (with lexemes) whose lexemes all appear; with
+    `numbers_only`, of its numbers (versions, codes, years): "release 1.20" is not answered
+    by the row of release 1.10."""
+    ents = [
+        lx
+        for ent, lx in zip(analysis.entities, analysis.entity_lexemes, strict=True)
+        if lx and (not numbers_only or _DIGIT.search(ent))
+    ]
     if not ents:
         return 1.0
-    return sum(1 for e in ents if e <= lexemes) / len(ents)
-
-
-def number_coverage(analysis: QueryAnalysis, lexemes: frozenset[str]) -> float:
-    """Share of the question's numbers (versions, codes, years) that appear: "release 1.20"
-    is not answered by the row of release 1.10."""
-    nums = [
-        e
-        for ent, e in zip(analysis.entities, analysis.entity_lexemes, strict=True)
-        if e and _DIGIT.search(ent)
-    ]
-    if not nums:
-        return 1.0
-    return sum(1 for e in nums if e <= lexemes) / len(nums)
+    return sum(1 for lx in ents if lx <= lexemes) / len(ents)
 
 
 _LABEL = re.compile(r"^(?P<label>[^:—–]{1,60}?)\s*(?::|\s[—–]\s)")
@@ -238,7 +233,7 @@ def unit_features(
                     ds[j + 1] if j + 1 < len(ds) else 0.0,
                     u.dense - top,
                     coverage(terms, cand.title_lexemes),
-                    number_coverage(analysis, context_lex),
+                    entity_coverage(analysis, context_lex, numbers_only=True),
                     label_match(analysis, u),
                 ]
             )

@@ -37,8 +37,8 @@ _INJECTION = re.compile(
 
 @dataclass
 class Ranking:
-    """The selector's output: candidates best first (units sorted inside), plus what the
-    gate reads (the unit feature matrix and probabilities, in `pairs` order)."""
+    """The selector's output: candidates best first (each scored by its best unit), plus
+    what the gate reads (the unit feature matrix and probabilities, in `pairs` order)."""
 
     candidates: list[Candidate]
     features: np.ndarray
