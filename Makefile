@@ -8,16 +8,22 @@ TORCH_VERSION := 2.13.0+cpu
 
 .PHONY: install serve test lint deploy-check browser eval bench clean
 
-$(BIN)/.installed: pyproject.toml requirements.lock
+# The runtime alone (what `make serve` needs), then the dev extra on top (eval, bench,
+# langchain, test and lint tools) for everything else.
+$(BIN)/.runtime: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "torch==$(TORCH_VERSION)" 2>/dev/null \
 	  || $(BIN)/pip install -q --index-url $(TORCH_INDEX) "torch==$(TORCH_VERSION)"
+	$(BIN)/pip install -q -c requirements.lock -e .
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.runtime
 	$(BIN)/pip install -q -c requirements.lock -e ".[dev]"
 	touch $@
 
 install: $(BIN)/.installed
 
-serve: install
+serve: $(BIN)/.runtime
 	$(BIN)/rag-serve
 
 lint: install
