@@ -10,9 +10,9 @@ from typing import Any
 import anyio
 
 from rag_service.analysis import DomainProfile, QueryAnalysis, analyze, question_shape
-from rag_service.analysis.followup import rewrite_followup
+from rag_service.analysis.followup import keeps_terms, rewrite_followup
 from rag_service.conversations import Conversation
-from rag_service.core.errors import InvalidInput, ProviderNotConfigured
+from rag_service.core.errors import InvalidInput, ProviderNotConfigured, RagError
 from rag_service.generation.base import ABSTAIN_ANSWER, Draft, Generator, Passage
 from rag_service.generation.citations import Verification, verify_reply
 from rag_service.generation.grounding import CitationVerifier, VerifiedCitation
@@ -241,16 +241,48 @@ class RagPipeline:
         best = ev.ranked[0].score if ev.ranked else 0.0
         return "low_retrieval" if best < getattr(gen, "min_relevance", 0.0) else None
 
-    def standalone(self, question: str, conversation: Conversation | None) -> str:
-        """In a conversation, a follow-up as the stand-alone question it stands for (rewritten
-        offline from the earlier turns' analyses); otherwise the question itself."""
+    def standalone(
+        self,
+        question: str,
+        conversation: Conversation | None,
+        gen: Generator | None = None,
+        slot: Any = None,
+    ) -> str:
+        """In a conversation, a follow-up as the stand-alone question it stands for: rewritten
+        offline from the earlier turns' analyses, or, when the generator is a language model
+        (it has `condense`), by that model, kept only if it keeps the follow-up's own terms.
+        Otherwise (no conversation, no earlier turn) the question itself."""
         if conversation is None:
             return question
-        shapes = [question_shape(q, profile=self.profile) for q in conversation.previous[-3:]]
+        previous = conversation.previous[-3:]
+        shapes = [question_shape(q, profile=self.profile) for q in previous]
         rewrite = rewrite_followup(question, shapes, profile=self.profile)
-        if len(rewrite.standalone) > self.max_question_chars:
-            return question
-        return rewrite.standalone
+        offline = rewrite.standalone
+        if len(offline) > self.max_question_chars:
+            offline = question
+        condense = getattr(gen, "condense", None)
+        if condense is None or not previous:
+            return offline
+        with self.tracer.span(
+            "condense", input={"question": question, "previous": previous}
+        ) as span:
+            meta: dict[str, Any] = {"provider": getattr(gen, "name", None), "offline": offline}
+            try:
+                got = condense(question, previous, slot=slot)
+            except RagError as exc:  # an upstream error or timeout: the offline rewrite
+                span.update(output=offline, metadata={**meta, "accepted": False, "error": exc.code})
+                return offline
+            ok = keeps_terms(question, got.text) and len(got.text) <= self.max_question_chars
+            meta.update(
+                condensed=got.text,
+                accepted=ok,
+                model=got.model,
+                usage=got.usage,
+                cost_usd=got.cost_usd,
+                prompt_version=got.prompt_version,
+            )
+            span.update(output=got.text if ok else offline, metadata=meta)
+        return got.text if ok else offline
 
     @staticmethod
     def in_conversation(
@@ -270,8 +302,8 @@ class RagPipeline:
         conversation: Conversation | None = None,
     ) -> AskResult:
         asked = validate_question(question, self.max_question_chars)
-        question = self.standalone(asked, conversation)
         gen = self.generator(provider)
+        question = self.standalone(asked, conversation, gen)
         t_start = time.perf_counter()
         ev = self.gather(question, top_k or self.passages_for(gen))
         if (stop := self.calls_generator(ev, gen)) is not None:
@@ -297,8 +329,8 @@ class RagPipeline:
     ) -> Iterator[tuple[str, Any]]:
         """Events: ('citations', passages offered), ('delta', text)..., ('done', AskResult)."""
         asked = validate_question(question, self.max_question_chars)
-        question = self.standalone(asked, conversation)
         gen = self.generator(provider)
+        question = self.standalone(asked, conversation, gen)
         t_start = time.perf_counter()
         ev = self.gather(question, top_k or self.passages_for(gen))
         if (stop := self.calls_generator(ev, gen)) is not None:
@@ -355,7 +387,7 @@ class RagPipeline:
             for event in events:
                 yield event
             return
-        question = self.standalone(asked, conversation)
+        question = await anyio.to_thread.run_sync(self.standalone, asked, conversation, gen, slot)
         t_start = time.perf_counter()
         ev = await anyio.to_thread.run_sync(self.gather, question, top_k or self.passages_for(gen))
         if (stop := self.calls_generator(ev, gen)) is not None:

@@ -251,3 +251,17 @@ def _fragment(prev: QueryAnalysis, fragment: str, shape: QueryAnalysis) -> tuple
     if named or _tokens(fragment) & _tokens(prev.question):
         return _substitute(prev, fragment), "substitution"
     return _aspect(prev, fragment), "aspect"
+
+
+def own_terms(question: str) -> set[str]:
+    """The words a follow-up brings itself (stemmed content tokens), leaving out its lead
+    ("and", "what about", "same for") and the pronouns that stand for earlier words."""
+    rest = _LEAD.sub("", question.strip(), count=1)
+    return _tokens(_PRONOUN.sub(" ", rest))
+
+
+def keeps_terms(question: str, standalone: str) -> bool:
+    """Whether a stand-alone form (a language model's condensed question) keeps every word the
+    follow-up brings itself: a rewrite may add from earlier turns but not lose or swap the
+    follow-up's own content ("And in London?" must still name London)."""
+    return bool(standalone.strip()) and own_terms(question) <= _tokens(standalone)

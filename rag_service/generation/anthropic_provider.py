@@ -9,7 +9,7 @@ Both end in the same verifier.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import anthropic
@@ -19,6 +19,8 @@ from rag_service.core.config import Settings
 from rag_service.generation.base import Draft, GivenQuote, Passage
 from rag_service.generation.citations import reply_from_blocks
 from rag_service.generation.llm import (
+    CONDENSE_MAX_TOKENS,
+    Condensed,
     LLMConfig,
     Prepared,
     Slot,
@@ -26,6 +28,10 @@ from rag_service.generation.llm import (
     TokenCounter,
     UpstreamLimiter,
     build_user_message,
+    condense_message,
+    condense_prompt,
+    condense_timeout,
+    condensed,
     finish_draft,
     held,
     parse_answer,
@@ -112,6 +118,32 @@ class AnthropicGenerator:
         reply = reply_from_blocks(blocks)
         draft = Draft(raw.strip(), [], reply.abstained, usage, model, reply=reply)
         return finish_draft(draft, self.config, prep)
+
+    def condense(
+        self, question: str, previous: Sequence[str], *, slot: Slot | None = None
+    ) -> Condensed:
+        """A follow-up rewritten by the model as a question that stands alone, given the
+        earlier questions (plain text, one short call, no retries); upstream failures raise
+        our errors, and the caller falls back to the offline rewrite."""
+        with held(self.limiter, slot):
+            try:
+                client = self._client.with_options(
+                    timeout=condense_timeout(self.config), max_retries=0
+                )
+                msg = client.messages.create(
+                    model=self.model,
+                    system=condense_prompt().text,
+                    messages=[{"role": "user", "content": condense_message(question, previous)}],
+                    max_tokens=CONDENSE_MAX_TOKENS,
+                )
+                text = "".join(b.text for b in msg.content if b.type == "text")
+                usage = {
+                    "input_tokens": msg.usage.input_tokens,
+                    "output_tokens": msg.usage.output_tokens,
+                }
+            except _ERRORS as exc:
+                raise upstream_error(exc, anthropic, PROVIDER) from exc
+        return condensed(text, msg.model or self.model, usage, self.config)
 
     def generate(
         self, question: str, passages: list[Passage], *, slot: Slot | None = None, **_: Any

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,7 +35,15 @@ from rag_service.generation.base import Draft, Passage
 from rag_service.generation.citations import SENTINEL, is_sentinel, parse_reply
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
-__all__ = ["SENTINEL", "LLMConfig", "Prompt", "build_user_message", "parse_answer"]
+__all__ = [
+    "SENTINEL",
+    "Condensed",
+    "LLMConfig",
+    "Prompt",
+    "build_user_message",
+    "condense_message",
+    "parse_answer",
+]
 
 
 # -- the prompt -----------------------------------------------------------------------------
@@ -485,3 +493,65 @@ def finish_draft(draft: Draft, config: LLMConfig, prepared: Prepared) -> Draft:
     draft.cost_usd = estimate_cost(draft.model or config.model, draft.usage, config.prices)
     draft.meta = dict(prepared.meta)
     return draft
+
+
+# -- condensing a follow-up -----------------------------------------------------------------
+
+# A condensed question only improves on the offline rewrite that stands in for it, so its call
+# is short and never retried: a slow or failing provider costs at most this long.
+CONDENSE_TIMEOUT_S = 10.0
+CONDENSE_MAX_TOKENS = 120
+_LABEL = re.compile(
+    r"^(?:(?:rewritten|stand-?alone|condensed|last|new)\s+)?question\s*:\s*", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class Condensed:
+    """A provider's stand-alone form of a follow-up, cleaned to one line (may be empty), with
+    what the trace records about the call."""
+
+    text: str
+    model: str | None
+    usage: dict[str, int]
+    cost_usd: float | None
+    prompt_version: str
+
+
+def condense_prompt() -> Prompt:
+    """The system prompt of the condense step (`prompts/condense.txt`)."""
+    path = PROMPTS / "condense.txt"
+    text, declared = _read(str(path))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    return Prompt(text, path.name, f"{declared}+{digest}")
+
+
+def condense_message(question: str, previous: Sequence[str]) -> str:
+    """The user message of the condense step: the earlier (stand-alone) questions, oldest
+    first, then the follow-up."""
+    earlier = "\n".join(f"{i}. {q}" for i, q in enumerate(previous, 1))
+    return f"Earlier questions:\n{earlier}\n\nLast question: {question}"
+
+
+def condense_timeout(config: LLMConfig) -> float:
+    return min(config.timeout_s, CONDENSE_TIMEOUT_S)
+
+
+def clean_condensed(text: str) -> str:
+    """The question in a condense reply: its first non-empty line, without a label
+    ("Standalone question:") or the quotes a model may put around it."""
+    line = next((ln.strip() for ln in text.strip().splitlines() if ln.strip()), "")
+    line = _LABEL.sub("", line.strip("*_` ")).strip("*_` ")
+    if len(line) > 1 and line[0] in "\"'“‘" and line[-1] in "\"'”’":
+        line = line[1:-1].strip()
+    return line
+
+
+def condensed(text: str, model: str | None, usage: dict[str, int], config: LLMConfig) -> Condensed:
+    return Condensed(
+        clean_condensed(text),
+        model,
+        usage,
+        estimate_cost(model or config.model, usage, config.prices),
+        condense_prompt().version,
+    )

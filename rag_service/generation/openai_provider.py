@@ -9,7 +9,7 @@ schema is switched to text mode for the rest of the process. Both end in the sam
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import anyio
@@ -19,6 +19,8 @@ from rag_service.core.config import Settings
 from rag_service.generation.base import Draft, Passage
 from rag_service.generation.llm import (
     ANSWER_SCHEMA,
+    CONDENSE_MAX_TOKENS,
+    Condensed,
     LLMConfig,
     Prepared,
     Slot,
@@ -26,6 +28,10 @@ from rag_service.generation.llm import (
     TokenCounter,
     UpstreamLimiter,
     build_user_message,
+    condense_message,
+    condense_prompt,
+    condense_timeout,
+    condensed,
     finish_draft,
     held,
     parse_answer,
@@ -101,6 +107,32 @@ class OpenAIGenerator:
             self.mode = "text"
             return True
         return False
+
+    def condense(
+        self, question: str, previous: Sequence[str], *, slot: Slot | None = None
+    ) -> Condensed:
+        """A follow-up rewritten by the model as a question that stands alone, given the
+        earlier questions (plain text, one short call, no retries); upstream failures raise
+        our errors, and the caller falls back to the offline rewrite."""
+        with held(self.limiter, slot):
+            try:
+                client = self._client.with_options(
+                    timeout=condense_timeout(self.config), max_retries=0
+                )
+                resp = client.chat.completions.create(
+                    model=self.model,
+                    messages=[
+                        {"role": "system", "content": condense_prompt().text},
+                        {"role": "user", "content": condense_message(question, previous)},
+                    ],
+                    max_tokens=CONDENSE_MAX_TOKENS,
+                    temperature=0,
+                )
+                text = resp.choices[0].message.content or ""
+                usage = _usage(resp.usage)
+            except (openai.OpenAIError, ValueError, IndexError, AttributeError, TypeError) as exc:
+                raise upstream_error(exc, openai, UPSTREAM) from exc
+        return condensed(text, resp.model or self.model, usage, self.config)
 
     def generate(
         self, question: str, passages: list[Passage], *, slot: Slot | None = None, **_: Any

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag_service.analysis import question_shape
-from rag_service.analysis.followup import rewrite_followup
+from rag_service.analysis.followup import keeps_terms, own_terms, rewrite_followup
 
 DAY_RATE = "What is the median day rate for an AI Engineer?"
 SALARY = "What is the median AI Software Engineer salary in the UK?"
@@ -52,3 +52,32 @@ def test_questions_that_stand_alone_are_left_as_they_are(question: str) -> None:
 
 def test_no_previous_turn_no_rewrite() -> None:
     assert rewrite_followup("And in London?", []).standalone == "And in London?"
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        ("And in London?", {"london"}),
+        ("What about ML engineers?", {"ml", "engineer"}),
+        ("What does it pay?", {"pay"}),
+        ("Same for contractors", {"contractor"}),
+        ("Is there a fee there?", {"fee"}),
+        ("How about them?", set()),
+    ],
+)
+def test_a_follow_ups_own_terms_leave_out_its_lead_and_pronouns(question, terms) -> None:
+    assert own_terms(question) == terms
+
+
+@pytest.mark.parametrize(
+    ("condensed", "kept"),
+    [
+        ("What is the median day rate for an AI Engineer in London?", True),
+        ("What is the median London day rate for AI Engineers?", True),
+        ("What is the median day rate for an AI Engineer in the UK?", False),  # lost London
+        ("What is the median day rate for an AI Engineer in Leeds?", False),  # swapped it
+        ("", False),
+    ],
+)
+def test_a_condensed_question_must_keep_the_follow_ups_terms(condensed, kept) -> None:
+    assert keeps_terms("And in London?", condensed) is kept

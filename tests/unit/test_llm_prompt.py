@@ -14,6 +14,9 @@ from rag_service.generation.llm import (
     StreamAccumulator,
     TokenCounter,
     UpstreamLimiter,
+    clean_condensed,
+    condense_message,
+    condense_prompt,
     corpus_description,
     estimate_cost,
     fit_passages,
@@ -107,3 +110,27 @@ def test_streaming_never_shows_the_quotes_block_or_the_sentinel() -> None:
         acc = StreamAccumulator()
         shown = "".join(acc.feed(p) for p in pieces)
         assert "QUO" not in shown and "Sour" not in shown and "NOT_IN" not in shown
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "What is the day rate in London?",
+        '"What is the day rate in London?"',
+        "Standalone question: What is the day rate in London?",
+        "**Rewritten question:** What is the day rate in London?",
+        "\n  What is the day rate in London?\nIt asks about London.",
+        "“What is the day rate in London?”",
+    ],
+)
+def test_a_condense_reply_is_read_as_one_question(reply) -> None:
+    assert clean_condensed(reply) == "What is the day rate in London?"
+
+
+def test_the_condense_prompt_is_a_versioned_file_and_the_turns_are_listed() -> None:
+    prompt = condense_prompt()
+    assert prompt.name == "condense.txt" and prompt.version.startswith("1+")
+    assert not any(line.startswith("#") for line in prompt.text.splitlines())
+    assert condense_message("And in London?", ["What is X?", "What is Y?"]) == (
+        "Earlier questions:\n1. What is X?\n2. What is Y?\n\nLast question: And in London?"
+    )
