@@ -110,6 +110,27 @@ def measure(url: str, requests: int, clients: int) -> dict[str, float]:
     return out
 
 
+def server_rss(pid: int) -> str:
+    """Resident memory of the serving Python processes (the supervisor and each worker) and,
+    separately, of the embedded PostgreSQL processes they started."""
+    import psutil
+
+    root = psutil.Process(pid)
+    py, pg = [], 0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            rss = p.memory_info().rss
+            name = p.name()
+        except psutil.NoSuchProcess:
+            continue
+        if name.startswith("postgres"):
+            pg += rss
+        else:
+            py.append(rss)
+    mb = ", ".join(f"{r / 2**20:.0f}" for r in py)
+    return f"serving Python processes RSS MB: {mb}; PostgreSQL total {pg / 2**20:.0f} MB"
+
+
 def report(label: str, m: dict[str, float]) -> None:
     stages = ", ".join(
         f"{k.removeprefix('stage_')} {v:.1f}" for k, v in m.items() if k.startswith("stage_")
@@ -134,6 +155,8 @@ def main() -> None:
     try:
         report("sequential", measure(url, args.requests, 1))
         report(f"{args.clients} concurrent clients", measure(url, args.requests, args.clients))
+        if proc is not None:
+            print(server_rss(proc.pid))
     finally:
         if proc is not None:
             proc.terminate()
