@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ from evals.metrics import summarize
 from evals.ragas_metrics import JudgeConfig, RagasScorer
 from evals.report import print_sets, print_tables, write_json, write_markdown
 from evals.runner import evaluate
-from evals.sets import discover, settings_for
+from evals.sets import BUNDLED, discover, settings_for
 from rag_service.core.config import get_settings
 from rag_service.core.errors import RagError
 from rag_service.core.logging import configure_logging
@@ -75,12 +75,22 @@ def run(
             "the LLM path, offline. --provider picks its wire format (default openai)."
         ),
     ] = None,
+    with_dialogues: Annotated[
+        bool,
+        typer.Option(
+            "--dialogues/--no-dialogues",
+            help="With the bundled set, also score the multi-turn dialogues turn by turn "
+            "(gated against the baseline's `dialogues` entry).",
+        ),
+    ] = True,
 ) -> None:
     """Run every question through the pipeline in-process; print, write reports, gate.
 
     Each labelled set (`evals/datasets/<name>.jsonl`) is asked of an index holding only its
     own corpus (`evals/corpora/<name>/`; `bundled` is dev + extra on corpus/), as a user's
     own documents would be. `--dataset` instead asks ad-hoc sets of the service's own index.
+    With the bundled set, the dialogues (`evals/datasets/dialogues.jsonl`, about the bundled
+    corpus) are asked too, each turn in its conversation and in its stand-alone form alone.
     """
     configure_logging(get_settings().log_level, quiet=True)
     settings = get_settings()
@@ -100,6 +110,9 @@ def run(
     judge = JudgeConfig(judge_base_url, judge_model, judge_api_key) if judge_base_url else None
     scorer = RagasScorer(judge)
     outcome: dict[str, tuple[list, dict[str, float]]] = {}
+    # the dialogues were written for the bundled corpus, and are gated on the offline path
+    dialogue_run = with_dialogues and not dataset and root is None and llm is None
+    dialogues: tuple[list, dict[str, float]] | None = None
     for set_name, cfg, rows in plan:
         try:
             services = open_services(cfg, ingest_bundled=True)
@@ -121,6 +134,8 @@ def run(
                     tags={"run": name, "set": set_name},
                     progress=lambda _, t=task: bar.advance(t),
                 )
+                if dialogue_run and set_name == BUNDLED:
+                    dialogues = _dialogues(pipeline, bar, provider)
             pipeline.tracer.flush()
         finally:
             services.close()
@@ -135,6 +150,9 @@ def run(
     for set_name, (results, summary) in outcome.items():
         print_tables(console, results, summary, per_question=not quiet, title=set_name)
     print_sets(console, {k: v[1] for k, v in outcome.items()})
+    if dialogues is not None:
+        _print_turns(dialogues[0])
+        meta["dialogues"] = dialogues[1]
     gate_lines: list[str] = []
     failed = False
     if gate and not update_baseline:
@@ -143,6 +161,10 @@ def run(
             verdict = gating.compare_set(known, set_name, summary, results)
             failed |= not verdict.passed
             gate_lines += [f"{set_name}: {line}" for line in verdict.lines()]
+        if dialogues is not None:
+            verdict = gating.compare_dialogues(known, dialogues[1], dialogues[0])
+            failed |= not verdict.passed
+            gate_lines += [f"{gating.DIALOGUES}: {line}" for line in verdict.lines()]
         for line in gate_lines:
             console.print(("[red]" if failed else "[green]") + line)
     if llm is not None:
@@ -157,9 +179,11 @@ def run(
     write_markdown(out / "report.md", meta, outcome, gate_lines)
     console.print(f"reports: {out / 'report.json'}, {out / 'report.md'}")
     if update_baseline:
-        body = gating.make_baseline(outcome)
+        body = gating.make_baseline(outcome, dialogues)
+        if baseline.exists():  # the sets not run this time keep their entries
+            body = gating.merged_baseline(gating.load_baseline(baseline), body)
         baseline.write_text(json.dumps(body, indent=1) + "\n")
-        console.print(f"baseline updated: {baseline}")
+        console.print(f"baseline updated: {baseline} ({', '.join(body['sets'])})")
     raise typer.Exit(1 if failed else 0)
 
 
@@ -275,18 +299,36 @@ def dialogues(
     finally:
         services.close()
     summary = summarize_turns(results)
-    table = Table(title=f"{len(results)} turns: in conversation vs the stand-alone form alone")
-    for col in ("turns", "n", "in conversation", "alone"):
-        table.add_column(col)
-    for name, v in summary.items():
-        table.add_row(name, str(v["n"]), f"{v['conversation']:.3f}", f"{v['alone']:.3f}")
-    console.print(table)
+    _print_turns(results)
     failed = False
     for name in ("answer (answerable turns)", "abstention (unanswerable turns)"):
         if name in summary and summary[name]["alone"] - summary[name]["conversation"] > max_gap:
             console.print(f"[red]{name}: more than {max_gap:.0%} below the stand-alone questions")
             failed = True
     raise typer.Exit(1 if failed else 0)
+
+
+def _dialogues(pipeline: Any, bar: Progress, provider: str | None) -> tuple[list, dict[str, float]]:
+    """The dialogue set asked of the bundled index: (turn results, `dialogue_metrics`)."""
+    from evals.dialogues import dialogue_metrics, evaluate_dialogues, load_dialogues
+
+    dialogues = load_dialogues()
+    task = bar.add_task("dialogues", total=sum(len(d["turns"]) for d in dialogues))
+    turns = evaluate_dialogues(
+        pipeline, dialogues, progress=lambda _: bar.advance(task), provider=provider
+    )
+    return turns, dialogue_metrics(turns)
+
+
+def _print_turns(results: list) -> None:
+    from evals.dialogues import summarize_turns
+
+    table = Table(title=f"{len(results)} turns: in conversation vs the stand-alone form alone")
+    for col in ("turns", "n", "in conversation", "alone"):
+        table.add_column(col)
+    for name, v in summarize_turns(results).items():
+        table.add_row(name, str(v["n"]), f"{v['conversation']:.3f}", f"{v['alone']:.3f}")
+    console.print(table)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,11 @@ class TurnResult:
     ok: bool  # in the conversation
     ok_alone: bool  # the hand-written stand-alone question, asked alone
 
+    @property
+    def id(self) -> str:
+        """The turn's name in reports and the baseline: `<dialogue>#<n>`."""
+        return f"{self.dialogue}#{self.n}"
+
 
 def load_dialogues(path: Path = DIALOGUES) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
@@ -50,14 +56,20 @@ def _ok(turn: dict, answer: str, answerable: bool) -> bool:
     return not answerable
 
 
-def evaluate_dialogues(pipeline: RagPipeline, dialogues: list[dict]) -> list[TurnResult]:
+def evaluate_dialogues(
+    pipeline: RagPipeline,
+    dialogues: list[dict],
+    progress: Callable[[TurnResult], None] | None = None,
+    provider: str | None = None,
+) -> list[TurnResult]:
+    """Every turn asked in its dialogue's conversation and, alone, in its stand-alone form."""
     out: list[TurnResult] = []
     for d in dialogues:
         convo = Conversation(str(uuid.uuid4()))
         for n, turn in enumerate(d["turns"], 1):
-            r = pipeline.ask(turn["question"], conversation=convo)
+            r = pipeline.ask(turn["question"], conversation=convo, provider=provider)
             convo.previous.append(r.standalone_question or turn["question"])
-            alone = pipeline.ask(turn["standalone"])
+            alone = pipeline.ask(turn["standalone"], provider=provider)
             out.append(
                 TurnResult(
                     d["id"],
@@ -70,6 +82,8 @@ def evaluate_dialogues(pipeline: RagPipeline, dialogues: list[dict]) -> list[Tur
                     _ok(turn, alone.answer, alone.answerable),
                 )
             )
+            if progress is not None:
+                progress(out[-1])
     return out
 
 
@@ -93,3 +107,36 @@ def summarize_turns(results: list[TurnResult]) -> dict[str, dict[str, float]]:
         }
         for name, rs in groups.items()
     }
+
+
+# What the regression gate reads: turn-level accuracy in conversation and of the same turns
+# asked stand-alone (higher is better), and the issue's target on the gap between them.
+MAX_GAP = 0.03
+TARGETS = {
+    "answer_accuracy": "answer (answerable turns)",
+    "abstention_accuracy": "abstention (unanswerable turns)",
+}
+
+
+def dialogue_metrics(results: list[TurnResult]) -> dict[str, float]:
+    """`answer_accuracy` / `abstention_accuracy` in conversation, the same with `_alone` for
+    the stand-alone forms, and `all_turns` (both kinds of turn) in conversation."""
+    summary = summarize_turns(results)
+    out = {"all_turns": round(summary["all turns"]["conversation"], 4)}
+    for metric, group in TARGETS.items():
+        if group in summary:
+            out[metric] = round(summary[group]["conversation"], 4)
+            out[f"{metric}_alone"] = round(summary[group]["alone"], 4)
+    return out
+
+
+def gap_failures(metrics: dict[str, float], max_gap: float = MAX_GAP) -> list[str]:
+    """The target: in conversation within `max_gap` of the same questions asked stand-alone."""
+    out = []
+    for metric in TARGETS:
+        if metric in metrics and metrics[f"{metric}_alone"] - metrics[metric] > max_gap + 1e-9:
+            out.append(
+                f"{metric}: {metrics[metric]:.4f} in conversation, more than {max_gap:.0%} "
+                f"below {metrics[f'{metric}_alone']:.4f} stand-alone"
+            )
+    return out

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from evals.metrics import LOWER_IS_BETTER, QUALITY_METRICS, QuestionResult
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
+DIALOGUES = "dialogues"  # the baseline's entry for the multi-turn set (evals.dialogues)
 
 # Allowed drop per metric. Offline runs are deterministic, so these only absorb float noise:
 # one flipped question is a regression. Latency is reported, never gated (machines differ).
@@ -32,17 +34,31 @@ class GateResult:
         return out
 
 
-def make_baseline(outcome: dict[str, tuple[list[QuestionResult], dict[str, float]]]) -> dict:
-    """One entry per labelled set: its metrics and which questions were right."""
+def make_baseline(
+    outcome: dict[str, tuple[list[QuestionResult], dict[str, float]]],
+    dialogues: tuple[list[Any], dict[str, float]] | None = None,
+) -> dict:
+    """One entry per labelled set: its metrics and which questions were right; with
+    `dialogues` (turn results, `dialogue_metrics`), a `dialogues` entry turn by turn."""
+    sets = {
+        name: {
+            "metrics": {k: summary[k] for k in QUALITY_METRICS},
+            "questions": {r.id: r.ok for r in results},
+        }
+        for name, (results, summary) in outcome.items()
+    }
+    if dialogues is not None:
+        turns, metrics = dialogues
+        sets[DIALOGUES] = {"metrics": metrics, "questions": {t.id: t.ok for t in turns}}
+    return {"tolerances": DEFAULT_TOLERANCES, "sets": sets}
+
+
+def merged_baseline(old: dict, new: dict) -> dict:
+    """`new` over `old`: the entries of the sets this run scored replace theirs, the others
+    (sets not run this time) are kept as they were."""
     return {
-        "tolerances": DEFAULT_TOLERANCES,
-        "sets": {
-            name: {
-                "metrics": {k: summary[k] for k in QUALITY_METRICS},
-                "questions": {r.id: r.ok for r in results},
-            }
-            for name, (results, summary) in outcome.items()
-        },
+        "tolerances": {**old.get("tolerances", {}), **new["tolerances"]},
+        "sets": {**old.get("sets", {}), **new["sets"]},
     }
 
 
@@ -58,6 +74,20 @@ def compare_set(
     if entry is None:
         return GateResult(False, [f"set {name!r} is not in the baseline (--update-baseline)"])
     return compare({"tolerances": baseline.get("tolerances", {}), **entry}, summary, results)
+
+
+def compare_dialogues(
+    baseline: dict, metrics: dict[str, float], turns: list[Any], max_gap: float = 0.03
+) -> GateResult:
+    """The dialogue set turn by turn: no metric below the baseline's, and turn-level answer and
+    abstention accuracy in conversation within `max_gap` of the same turns asked alone."""
+    from evals.dialogues import gap_failures
+
+    verdict = compare_set(baseline, DIALOGUES, metrics, turns)
+    gaps = gap_failures(metrics, max_gap)
+    verdict.regressions += gaps
+    verdict.passed = verdict.passed and not gaps
+    return verdict
 
 
 def compare(baseline: dict, summary: dict[str, float], results: list[QuestionResult]) -> GateResult:
