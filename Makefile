@@ -15,6 +15,7 @@ $(BIN)/.runtime: pyproject.toml requirements.lock
 	$(BIN)/pip install -q "torch==$(TORCH_VERSION)" 2>/dev/null \
 	  || $(BIN)/pip install -q --index-url $(TORCH_INDEX) "torch==$(TORCH_VERSION)"
 	$(BIN)/pip install -q -c requirements.lock -e .
+	$(BIN)/python -m rag_service.retrieval.onnx_export
 	touch $@
 
 $(BIN)/.installed: $(BIN)/.runtime

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     embedding_base_url: str | None = Field(None, alias="RAG_EMBEDDING_BASE_URL")
     embedding_api_key: SecretStr | None = Field(None, alias="RAG_EMBEDDING_API_KEY")
     embedding_dim: int | None = Field(None, alias="RAG_EMBEDDING_DIM")
+    # The local model runs on ONNX Runtime (exported once from the packaged weights into
+    # RAG_MODEL_CACHE_DIR, so the service never imports torch) or on sentence-transformers.
+    embedding_runtime: Literal["onnx", "torch"] = Field("onnx", alias="RAG_EMBEDDING_RUNTIME")
+    model_cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("rag-service", appauthor=False)),
+        alias="RAG_MODEL_CACHE_DIR",
+    )
+    # Repeated questions skip the model: this many question vectors are kept (0 = off).
+    embedding_cache_size: int = Field(1024, alias="RAG_EMBEDDING_CACHE_SIZE", ge=0)
 
     # Retrieval and answering
     top_k: int = Field(5, alias="RAG_TOP_K", ge=1, le=50)
