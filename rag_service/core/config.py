@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
