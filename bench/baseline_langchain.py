@@ -67,7 +67,7 @@ def main() -> None:
     )
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=100)
     docs = []
-    for path in sorted((ROOT / "corpus").iterdir()):
+    for path in sorted((ROOT / "rag_service" / "corpus").iterdir()):
         for piece in splitter.split_text(path.read_text()):
             docs.append(Document(page_content=piece, metadata={"source": path.name}))
     t0 = time.perf_counter()

@@ -32,7 +32,7 @@ def synthetic_corpus(folder: Path, chunks: int, docs: int, seed: int = 7) -> Non
     """Documents of headed sections, one chunk each, from the corpus' sentences with their
     numbers varied (so no two chunks are identical)."""
     rng = random.Random(seed)
-    text = " ".join(p.read_text() for p in (ROOT / "corpus").glob("*.txt"))
+    text = " ".join(p.read_text() for p in (ROOT / "rag_service" / "corpus").glob("*.txt"))
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if 40 < len(s) < 240]
     per_doc = chunks // docs + 1
     for d in range(docs):
@@ -99,7 +99,10 @@ def main() -> None:
     try:
         synthetic = Path(tempfile.mkdtemp(prefix="bench-synth-"))
         synthetic_corpus(synthetic, args.chunks, args.docs)
-        for label, folder in [("bundled corpus", ROOT / "corpus"), ("synthetic", synthetic)]:
+        for label, folder in [
+            ("bundled corpus", ROOT / "rag_service" / "corpus"),
+            ("synthetic", synthetic),
+        ]:
             secs, n_chunks, texts = run_pipeline(settings, db, embedder, folder)
             t0 = time.perf_counter()
             embedder.embed(texts)

@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     if not dirs:
         dirs = [
             *sorted(p for p in (ROOT / "evals" / "corpora").iterdir() if p.is_dir()),
-            ROOT / "corpus",
+            ROOT / "rag_service" / "corpus",
         ]
     sets, docs = [], []
     t0 = time.perf_counter()

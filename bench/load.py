@@ -242,7 +242,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory (logs)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rag-load-"))
-    env = {"RAG_CORPUS_DIR": str(ROOT / "corpus")}
+    env = {"RAG_CORPUS_DIR": str(ROOT / "rag_service" / "corpus")}
     if args.max_in_flight is not None:
         env["RAG_MAX_IN_FLIGHT"] = str(args.max_in_flight)
     server = Server(work, free_port(), env)

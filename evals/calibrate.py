@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.dataset import Row
+from evals.dataset import Row, cites_source
 from evals.metrics import answer_matches, norm, truth
 from evals.sets import EvalSet, settings_for
 from rag_service.analysis import DomainProfile, QueryAnalysis, analyze, question_shape
@@ -184,7 +184,7 @@ def answer(sample: Sample, selector: LinearModel) -> tuple[bool, np.ndarray, str
     right = (
         sample.row.answerable
         and answer_matches(draft.text, sample.row.expect)
-        and bool(set(cited) & set(sample.row.sources))
+        and cites_source(cited, sample.row.sources)
     )
     return right, gx, draft.text, cited
 
@@ -298,7 +298,7 @@ def score_set(name: str, samples: list[Sample], models: FittedModels) -> SetRepo
         right.append(ok and said)
         would.append(ok)
         probs.append(p)
-        cited_ok.append(bool(set(cited) & set(s.row.sources)) if said else False)
+        cited_ok.append(cites_source(cited, s.row.sources) if said else False)
         if (said and not ok) or (s.row.answerable and not said):
             misses.append(
                 {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,14 @@ class Row:
     sources: list[str]
     evidence: list[str]  # verbatim quotes that support the answer
     type: str = ""
+
+
+def cites_source(cited: Iterable[str], sources: Iterable[str]) -> bool:
+    """Whether any cited document key names a labelled source. Datasets name a file relative
+    to its corpus folder (`report.txt`, as a user writes them); the index keys it with the
+    folder's name in front (`corpus/report.txt`); either form matches."""
+    wanted = set(sources)
+    return any(key in wanted or key.partition("/")[2] in wanted for key in cited)
 
 
 def load_dataset(path: Path) -> list[Row]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from evals.dataset import Row
+from evals.dataset import Row, cites_source
 from evals.metrics import QuestionResult, answer_matches, supports
 from evals.ragas_metrics import RagasScorer
 from rag_service.pipeline import RagPipeline
@@ -45,7 +45,7 @@ def evaluate_row(
         ragas: dict[str, float] = {}
         if row.answerable:
             content_ok = answer_matches(result.answer, row.expect)
-            cited_ok = bool(set(cited_docs) & set(row.sources))
+            cited_ok = cites_source(cited_docs, row.sources)
             ok = result.answerable and content_ok
             rank = next((i for i, c in enumerate(ranked) if supports(c.text, row.evidence)), None)
             rr = 0.0 if rank is None else 1.0 / (rank + 1)

@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from evals.dataset import DATASETS, Row, load_dataset
-from rag_service.core.config import PROJECT_ROOT, Settings
+from rag_service.core.config import BUNDLED_CORPUS, Settings
 
 CORPORA = Path(__file__).resolve().parent / "corpora"
 BUNDLED = "bundled"
@@ -35,7 +35,7 @@ def discover(names: list[str] | None = None, root: Path | None = None) -> list[E
         sets = [
             EvalSet(
                 BUNDLED,
-                PROJECT_ROOT / "corpus",
+                BUNDLED_CORPUS,
                 (DATASETS / "dev.jsonl", DATASETS / "extra.jsonl"),
             )
         ]

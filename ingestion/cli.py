@@ -35,6 +35,14 @@ def main(
         typer.Option("--delete", help="Remove a document (by source name) and its chunks."),
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the indexed documents.")] = False,
+    bundled: Annotated[
+        bool,
+        typer.Option(
+            "--bundled",
+            help="Also ingest the bundled corpus (RAG_CORPUS_DIR; by default the one shipped"
+            " inside the package), wherever the package is installed.",
+        ),
+    ] = False,
     report: Annotated[
         bool,
         typer.Option(
@@ -51,8 +59,10 @@ def main(
     errors or when the database cannot be reached.
     """
     configure_logging(get_settings().log_level, quiet=True)
+    if bundled:
+        paths = [*(paths or []), get_settings().corpus_dir]
     if not paths and not delete and not list_:
-        raise typer.BadParameter("give PATHS to ingest, --delete SOURCE or --list")
+        raise typer.BadParameter("give PATHS to ingest, --bundled, --delete SOURCE or --list")
     missing = [p for p in paths or [] if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or directory: {', '.join(map(str, missing))}")

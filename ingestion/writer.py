@@ -24,6 +24,7 @@ from ingestion.chunker import Chunk, Unit, chunk_document
 from ingestion.loaders import load_document
 from rag_service.core.config import Settings
 from rag_service.core.database import Database
+from rag_service.core.documents import source_key
 from rag_service.core.errors import DocumentError, PayloadTooLarge, RagError
 from rag_service.core.ports import IngestOutcome
 from rag_service.retrieval.embedder import Embedder
@@ -97,15 +98,17 @@ def _json_safe(value: object) -> object:
 def files_under(paths: list[Path]) -> list[tuple[str, Path]]:
     """(source name, path) for every file named or found under a named directory.
 
-    A directory's files are named relative to it, a file by its base name, so the bundled corpus
-    is known as `uk-ai-engineer-skills-gaps-2026.txt` wherever the checkout lives.
+    A directory's files are keyed by the directory's name and their path relative to it
+    (`source_key`: `corpus/report.txt`, wherever the folder lives, and two folders' same-named
+    files stay apart); a file named alone by its base name.
     """
     found: list[tuple[str, Path]] = []
     for p in paths:
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
+            folder = p.resolve()  # `.` and `docs/` have a name to key by
+            for f in sorted(folder.rglob("*")):
                 if f.is_file() and not f.name.startswith("."):
-                    found.append((f.relative_to(p).as_posix(), f))
+                    found.append((source_key(folder, f), f))
         else:
             found.append((p.name, p))
     return found

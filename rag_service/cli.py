@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -10,6 +11,8 @@ import uvicorn
 from rag_service.core.config import Settings, get_settings
 from rag_service.core.database import Database
 from rag_service.core.logging import configure_logging
+
+log = logging.getLogger("rag_service.serve")
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -30,6 +33,11 @@ def server_options(settings: Settings) -> dict[str, Any]:
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
+    # Said at start: the index lives here (per user unless RAG_DATA_DIR says otherwise).
+    where = (
+        "external database" if settings.database_url else f"data directory {settings.pgdata.parent}"
+    )
+    log.info("rag-serve: %s; bundled corpus %s", where, settings.corpus_dir)
     parent_db = None
     if settings.workers > 1 and not settings.database_url:
         # One process may own the embedded server: this one starts and supervises it, and the

@@ -11,8 +11,9 @@ import psycopg
 from rag_service.analysis import load_profile
 from rag_service.core.config import Settings
 from rag_service.core.database import Database
-from rag_service.core.documents import index_counts
-from rag_service.core.ports import Ingestor, load_ingestor
+from rag_service.core.documents import index_counts, source_key
+from rag_service.core.errors import RagError
+from rag_service.core.ports import Ingestor, IngestOutcome, load_ingestor
 from rag_service.generation.grounding import CitationVerifier
 from rag_service.generation.registry import build_generators
 from rag_service.pipeline import RagPipeline
@@ -69,13 +70,30 @@ def build_pipeline(
 
 
 def bundled_files(folder: Path) -> dict[str, Path]:
-    """The bundled corpus by source name (path relative to the folder, as `rag-ingest` names a
-    folder's files); hidden files are not documents."""
+    """The bundled corpus by document key (`source_key`: the folder's name and the path
+    relative to it, as `rag-ingest` keys a folder's files); hidden files are not documents."""
+    folder = folder.resolve()
     return {
-        f.relative_to(folder).as_posix(): f
+        source_key(folder, f): f
         for f in sorted(folder.rglob("*"))
         if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts)
     }
+
+
+def adopt_legacy_keys(conn: psycopg.Connection, files: dict[str, Path]) -> int:
+    """Rename bundled documents indexed under their old key (the path relative to the folder,
+    before keys carried the folder's name) to their key now, in place: content, chunks and
+    vectors stay, so an existing index is neither re-embedded nor left with a second copy.
+    Uploads never hold a bundled file's name (reserved), so the old key is the bundled file."""
+    renamed = 0
+    for key in files:
+        old = key.partition("/")[2]
+        renamed += conn.execute(
+            "UPDATE documents SET source = %s WHERE source = %s"
+            " AND NOT EXISTS (SELECT 1 FROM documents WHERE source = %s)",
+            (key, old, key),
+        ).rowcount
+    return renamed
 
 
 def sync_bundled_corpus(settings: Settings, db: Database, ingestor: Ingestor) -> None:
@@ -85,19 +103,29 @@ def sync_bundled_corpus(settings: Settings, db: Database, ingestor: Ingestor) ->
 
     Indexed names are only looked up among the files found in the folder, never turned into
     paths: whatever an upload was called, start-up does not depend on it."""
+    folder = settings.corpus_dir
+    files = bundled_files(folder)
     with db.connection() as conn:
+        if renamed := adopt_legacy_keys(conn, files):
+            log.info("bundled corpus: %d document(s) renamed to folder-qualified keys", renamed)
         docs, _ = index_counts(conn)
         indexed = {r[0] for r in conn.execute("SELECT source FROM documents")}
-    folder = settings.corpus_dir
-    if docs == 0:
-        paths = [folder]
+    keep = sorted(indexed & files.keys())
+    if docs == 0 or (keep and len(keep) == len(files)):
+        outcomes = ingestor.ingest_paths([folder])  # batched; the folder keys its files
     else:
-        files = bundled_files(folder)
-        paths = [files[s] for s in sorted(indexed & files.keys())]
-    if not paths:
-        return
-    outcomes = ingestor.ingest_paths(paths)
-    log.info("bundled corpus: %s", ", ".join(f"{o.source}={o.status}" for o in outcomes))
+        outcomes = [_ingest_file(ingestor, key, files[key]) for key in keep]
+    if outcomes:
+        log.info("bundled corpus: %s", ", ".join(f"{o.source}={o.status}" for o in outcomes))
+
+
+def _ingest_file(ingestor: Ingestor, key: str, path: Path) -> IngestOutcome:
+    """One bundled file under its folder key; a bad file is reported, not raised."""
+    try:
+        return ingestor.ingest_bytes(key, path.read_bytes())
+    except (RagError, OSError) as exc:
+        reason = exc.message if isinstance(exc, RagError) else str(exc)
+        return IngestOutcome(key, "failed", reason=reason)
 
 
 def lexicon_is_stale(conn: psycopg.Connection) -> bool:

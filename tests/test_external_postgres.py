@@ -73,7 +73,7 @@ def test_integration_suite_on_an_external_server(tcp_postgres: str) -> None:
         model = conn.execute("SELECT embedding_model FROM index_meta").fetchone()[0]
         assert migrate(conn, embedding_model=model, embedding_dim=384) == []
         docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
-    assert docs == len(list(Path(ROOT / "corpus").iterdir()))
+    assert docs == len(list(Path(ROOT / "rag_service" / "corpus").iterdir()))
     # and again, on the already-migrated, already-populated database
     second = run_suite(
         tcp_postgres, "tests/integration/test_index.py", "tests/integration/test_api.py"

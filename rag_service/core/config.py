@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Package data, so an installed wheel serves it wherever it runs from (not the source tree).
+BUNDLED_CORPUS = Path(str(resources.files("rag_service") / "corpus"))
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (e.g. ~/.local/share/rag-service on Linux): not the working
+    directory, so the index does not depend on where `rag-serve` was started."""
+    return Path(platformdirs.user_data_dir("rag-service", appauthor=False))
 
 
 class Settings(BaseSettings):
@@ -56,7 +65,7 @@ class Settings(BaseSettings):
 
     # Storage: with no DATABASE_URL an embedded PostgreSQL runs from `data_dir/pgdata`.
     database_url: str | None = Field(None, alias="DATABASE_URL")
-    data_dir: Path = Field(Path("var"), alias="RAG_DATA_DIR")
+    data_dir: Path = Field(default_factory=default_data_dir, alias="RAG_DATA_DIR")
     pool_max_size: int = Field(10, alias="RAG_DB_POOL_MAX", ge=1)
     # PgBouncer in transaction mode breaks psycopg's automatic prepared statements.
     db_prepare_threshold: int | None = Field(5, alias="RAG_DB_PREPARE_THRESHOLD")
@@ -66,7 +75,7 @@ class Settings(BaseSettings):
     db_statement_timeout_s: float = Field(60.0, alias="RAG_DB_STATEMENT_TIMEOUT", ge=0)
 
     # Ingestion
-    corpus_dir: Path = Field(PROJECT_ROOT / "corpus", alias="RAG_CORPUS_DIR")
+    corpus_dir: Path = Field(BUNDLED_CORPUS, alias="RAG_CORPUS_DIR")
     ingest_on_start: bool = Field(True, alias="RAG_INGEST_ON_START")
     chunk_max_chars: int = Field(900, alias="RAG_CHUNK_MAX_CHARS", ge=200)
     max_document_bytes: int = Field(5_000_000, alias="RAG_MAX_DOCUMENT_BYTES", ge=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -30,6 +31,13 @@ _SELECT = (
 def _info(row: tuple[Any, ...]) -> DocumentInfo:
     keys = ("id", "source", "title", "sha256", "bytes", "chunks", "updated_at")
     return DocumentInfo(**dict(zip(keys, row, strict=True)))
+
+
+def source_key(folder: Path, path: Path) -> str:
+    """The document key of `path` found under the source folder `folder`: the folder's name,
+    then the path relative to it (`reports/2026/q1.md`). Two folders ingested together keep
+    their same-named files apart, and the key does not depend on where the folder lives."""
+    return f"{folder.name}/{path.relative_to(folder).as_posix()}"
 
 
 def list_documents(conn: psycopg.Connection) -> list[DocumentInfo]:

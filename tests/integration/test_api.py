@@ -32,7 +32,7 @@ def test_answers_a_day_rate_question_with_a_verified_citation(http: httpx.Client
     body = r.json()
     assert body["answerable"] is True
     assert "600" in body["answer"]
-    assert body["citations"][0]["document"] == "uk-ai-engineer-skills-gaps-2026.txt"
+    assert body["citations"][0]["document"] == "corpus/uk-ai-engineer-skills-gaps-2026.txt"
     assert r.headers["x-abstained"] == "false"
     assert set(body["timings_ms"]) >= {"retrieve", "rerank", "generate", "total"}
 
@@ -71,7 +71,7 @@ def test_dev_set_quality_and_every_citation_span(http: httpx.Client, services, d
             if body["answerable"]:
                 said += 1
                 cited = {c["document"] for c in body["citations"]}
-                cited_right += bool(cited & set(row["sources"]))
+                cited_right += bool(cited & {f"corpus/{s}" for s in row["sources"]})
         else:
             abstained += not body["answerable"]
     # Measured with the neutral profile and weights fitted on every labelled corpus (README,
@@ -202,6 +202,28 @@ def test_bad_uploads(http: httpx.Client, name: str, data: bytes, status: int) ->
 
 def test_upload_without_a_file_is_422(http: httpx.Client) -> None:
     assert http.post("/v1/documents", data={"x": "1"}).status_code == 422
+
+
+def test_same_named_files_of_two_folders_stay_apart_and_nested_keys_are_reachable(
+    http: httpx.Client, services, tmp_path
+) -> None:
+    """Keys carry the folder's name (`north/sub/rates.md`), so two folders' `sub/rates.md` are
+    two documents, and a key with `/` is fetched, read and deleted over HTTP."""
+    keys = []
+    for folder, rate in (("north", "101"), ("south", "202")):
+        (tmp_path / folder / "sub").mkdir(parents=True)
+        (tmp_path / folder / "sub" / "rates.md").write_text(f"# Rates\nThe rate is {rate}.\n")
+        keys.append(f"{folder}/sub/rates.md")
+    outcomes = services.ingestor.ingest_paths([tmp_path / "north", tmp_path / "south"])
+    try:
+        assert [(o.source, o.status) for o in outcomes] == [(k, "added") for k in keys]
+        for key, rate in zip(keys, ("101", "202"), strict=True):
+            assert http.get(f"/v1/documents/{key}").json()["source"] == key
+            assert rate in http.get(f"/v1/documents/{key}/text").json()["text"]
+    finally:
+        for key in keys:
+            assert http.delete(f"/v1/documents/{key}").status_code == 204
+    assert http.get(f"/v1/documents/{keys[0]}").status_code == 404
 
 
 def test_unknown_document_is_404(http: httpx.Client) -> None:

@@ -128,10 +128,10 @@ def test_the_longest_name_allowed_is_stored(http: httpx.Client) -> None:
 
 def test_a_bundled_corpus_name_is_reserved(http: httpx.Client) -> None:
     name = "uk-ai-engineer-skills-gaps-2026.txt"
-    before = http.get(f"/v1/documents/{name}").json()
+    before = http.get(f"/v1/documents/corpus/{name}").json()
     r = http.post("/v1/documents", files={"file": (name, b"Shadowing the corpus.")})
     assert_ours(r, 409, "conflict")
-    assert http.get(f"/v1/documents/{name}").json()["sha256"] == before["sha256"]
+    assert http.get(f"/v1/documents/corpus/{name}").json()["sha256"] == before["sha256"]
 
 
 def test_two_file_parts_are_422(http: httpx.Client) -> None:
@@ -286,7 +286,7 @@ def test_restart_on_the_same_data_dir_after_bad_input(settings, tmp_path: Path) 
         with LiveServer(create_app(s, second)) as live, httpx.Client(base_url=live.url) as c:
             ready = c.get("/readyz")
             assert ready.status_code == 200, ready.text
-            doc = c.get(f"/v1/documents/{src.name}").json()
+            doc = c.get(f"/v1/documents/corpus/{src.name}").json()
             assert doc["bytes"] == (corpus / src.name).stat().st_size  # refreshed
     finally:
         second.close()

@@ -68,7 +68,7 @@ def test_bundled_corpus_is_indexed_with_exact_offsets(services) -> None:
             " WHERE substr(d.content, u.start_char + 1, u.end_char - u.start_char) <> u.text"
         ).fetchone()[0]
         n_chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    assert docs == {p.name for p in (ROOT / "corpus").iterdir()}
+    assert docs == {f"corpus/{p.name}" for p in (ROOT / "rag_service" / "corpus").iterdir()}
     assert n_chunks > 20
     assert bad_chunks == 0
     assert bad_units == 0
@@ -81,7 +81,7 @@ def test_reingesting_the_corpus_writes_nothing(services) -> None:
             "SELECT max(d.updated_at), max(c.id) FROM chunks c"
             " JOIN documents d ON d.id = c.document_id"
         ).fetchone()
-    outcomes = services.ingestor.ingest_paths([ROOT / "corpus"])
+    outcomes = services.ingestor.ingest_paths([ROOT / "rag_service" / "corpus"])
     assert {o.status for o in outcomes} == {"unchanged"}
     assert counts(services.db) == before
     with services.db.connection() as conn:
@@ -245,12 +245,14 @@ def test_start_up_refreshes_indexed_bundled_files_only(services, settings, tmp_p
         with services.db.connection() as conn:
             rows = dict(
                 conn.execute(
-                    "SELECT source, content FROM documents WHERE source LIKE 'sync-%'"
+                    "SELECT source, content FROM documents WHERE source LIKE '%sync-%'"
                 ).fetchall()
             )
-        assert rows == {"sync-a.md": "# A\nAlpha rate is 10.\n"}  # refreshed; b not added
+        # indexed under its old key (the name alone), renamed to the folder's key, refreshed;
+        # b not added
+        assert rows == {f"{tmp_path.name}/sync-a.md": "# A\nAlpha rate is 10.\n"}
     finally:
-        w.delete("sync-a.md")
+        w.delete(f"{tmp_path.name}/sync-a.md")
 
 
 def test_an_unexpected_writer_error_is_raised_not_lost(services, settings, tmp_path) -> None:

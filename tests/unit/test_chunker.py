@@ -7,7 +7,7 @@ from ingestion.parsers.text import parse_text
 from ingestion.parsers.types import collapse
 from rag_service.retrieval.text import searchable, sentence_spans
 
-CORPUS = sorted((Path(__file__).resolve().parents[2] / "corpus").glob("*.txt"))
+CORPUS = sorted((Path(__file__).resolve().parents[2] / "rag_service" / "corpus").glob("*.txt"))
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)

@@ -17,7 +17,7 @@ from rag_service.generation.citations import (
 )
 from tests.citation_zoo import ADVERSARIAL, NEEDLE, SENTENCE, ZOO
 
-CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "rag_service" / "corpus"
 
 
 def paragraph(needle: str, n: int) -> Passage:

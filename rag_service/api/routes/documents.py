@@ -23,7 +23,10 @@ READ_CHUNK = 1 << 16
 
 DocumentKey = Annotated[
     str,
-    Path(description="A document's numeric id (ASCII digits) or its source name."),
+    Path(
+        description="A document's numeric id (ASCII digits) or its key, which may hold `/`"
+        " (`corpus/report.txt`: a folder's name, then the path in it)."
+    ),
 ]
 
 
@@ -42,7 +45,7 @@ def _find(services: ServicesDep, key: str) -> DocumentInfo:
     return doc
 
 
-@router.get("/{key}", response_model=DocumentInfo)
+@router.get("/{key:path}", response_model=DocumentInfo)
 def get_one(key: DocumentKey, services: ServicesDep) -> DocumentInfo:
     """By numeric id or source name."""
     return _find(services, key)
@@ -116,7 +119,7 @@ async def upload(
     )
 
 
-@router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{key:path}", status_code=status.HTTP_204_NO_CONTENT)
 def delete(key: DocumentKey, services: ServicesDep) -> None:
     """By numeric id or source name; the document's chunks go with it."""
     doc = _find(services, key)
