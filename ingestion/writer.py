@@ -249,10 +249,9 @@ class DocumentWriter:
         return IngestOutcome(doc.source, status, doc_id, len(doc.chunks))  # type: ignore[arg-type]
 
     def refresh_stats(self) -> None:
-        """Recompute term statistics after the index changed (used to weight question terms)."""
-        with self.db.connection() as conn:
-            conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY lexicon")
-            conn.commit()
+        """Nothing to do: the term statistics (lexicon, chunk count) are updated by triggers in
+        each document's own transaction, by the rows it wrote (migration 0004), so an upload
+        never recomputes anything over the whole index. Kept for callers of the old contract."""
 
     # -- the Ingestor interface ------------------------------------------------------------
     def ingest_bytes(self, source: str, data: bytes, *, refresh: bool = True) -> IngestOutcome:

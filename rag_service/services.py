@@ -130,23 +130,25 @@ def _ingest_file(ingestor: Ingestor, key: str, path: Path) -> IngestOutcome:
 
 def lexicon_is_stale(conn: psycopg.Connection) -> bool:
     """The term statistics disagree with the chunks. Each chunk's distinct lexemes are counted
-    once in the document frequencies, so the two sums are equal when the view is current; a
-    crash between a document's commit and the view's refresh leaves them apart."""
+    once in the document frequencies, so the two sums are equal when the lexicon is current.
+    Triggers keep it current in every write's own transaction (migration 0004); this check at
+    start-up catches statistics edited by hand or restored apart from their chunks."""
     row = conn.execute(
         "SELECT (SELECT coalesce(sum(ndoc), 0) FROM lexicon),"
-        " (SELECT coalesce(sum(length(tsv)), 0) FROM chunks)"
+        " (SELECT coalesce(sum(length(tsv)), 0) FROM chunks),"
+        " (SELECT n_chunks FROM corpus_stats), (SELECT count(*) FROM chunks)"
     ).fetchone()
-    return row is not None and int(row[0]) != int(row[1])
+    return row is not None and (int(row[0]) != int(row[1]) or row[2] != row[3])
 
 
 def repair_lexicon(db: Database) -> bool:
-    """Refresh the lexicon when it is stale (see `lexicon_is_stale`); True when it was."""
+    """Rebuild the statistics when they are stale (see `lexicon_is_stale`); True when they were."""
     with db.connection() as conn:
         stale = lexicon_is_stale(conn)
         conn.commit()
         if stale:
-            log.warning("lexicon: stale (an ingest stopped before its refresh); refreshing")
-            conn.execute("REFRESH MATERIALIZED VIEW lexicon")
+            log.warning("lexicon: stale (disagrees with the chunks); rebuilding")
+            conn.execute("SELECT rebuild_lexicon()")
             conn.commit()
     return stale
 

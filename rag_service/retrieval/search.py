@@ -3,6 +3,12 @@
 One SQL statement does both searches and the fusion; a second fetches the answer units of the
 winning chunks with their cosine similarity to the question (computed in the database from
 vectors stored at ingest, so nothing but the question is embedded per request).
+
+Two round trips per question: the scan settings, every search (the question's and each part's)
+and the term statistics go out together in one pipeline; the units of the winners follow in
+one statement for all the question's vectors. Nothing counts the chunks per query: the chunk
+count and the lexicon are kept current by triggers (migration 0004). psycopg prepares each
+statement after RAG_DB_PREPARE_THRESHOLD executions, so the plans are made once per connection.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ WITH qt AS (
     SELECT string_agg(quote_literal(q.lexeme), ' | ')::tsquery AS tq
     FROM unnest(to_tsvector('english', %(qtext)s)) AS q
     LEFT JOIN lexicon l ON l.word = q.lexeme
-    WHERE coalesce(l.ndoc, 0) <= %(max_df)s * (SELECT count(*) FROM chunks)
+    WHERE coalesce(l.ndoc, 0) <= %(max_df)s * (SELECT n_chunks FROM corpus_stats)
 ), vec AS (
     SELECT id, row_number() OVER () AS r FROM (
         SELECT id FROM chunks ORDER BY embedding <=> %(qvec)s LIMIT %(n)s
@@ -60,24 +66,22 @@ EXACT_BELOW = 20_000
 _SCAN_SQL = """
 SELECT set_config('hnsw.ef_search', %(ef)s, true),
        set_config('enable_indexscan',
-                  CASE WHEN (SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass)
-                            > %(exact_below)s THEN 'on'
-                       WHEN (SELECT count(*)
-                             FROM (SELECT 1 FROM chunks LIMIT %(exact_below)s + 1) s)
-                            <= %(exact_below)s THEN 'off'
-                       ELSE 'on' END, true)
+                  CASE WHEN (SELECT n_chunks FROM corpus_stats) > %(exact_below)s THEN 'on'
+                       ELSE 'off' END, true)
 """
 
+# A unit's similarity is its best against any of the question's vectors (the whole question
+# and each of its parts).
 _UNITS_SQL = """
-SELECT chunk_id, id, ordinal, kind, text, display, start_char, end_char, lexemes,
-       (1 - (embedding <=> %s))::float8
-FROM units WHERE chunk_id = ANY(%s) ORDER BY chunk_id, ordinal
+SELECT u.chunk_id, u.id, u.ordinal, u.kind, u.text, u.display, u.start_char, u.end_char,
+       u.lexemes, (SELECT max((1 - (u.embedding <=> q.v))::float8) FROM unnest(%s::vector[]) q(v))
+FROM units u WHERE u.chunk_id = ANY(%s) ORDER BY u.chunk_id, u.ordinal
 """
 
 # Word by word, so the gate can tell which surface words (capitalised names, years) the corpus
 # never mentions.
 _QUESTION_SQL = """
-SELECT w.word, lx.lexeme, coalesce(l.ndoc, 0), (SELECT count(*) FROM chunks)
+SELECT w.word, lx.lexeme, coalesce(l.ndoc, 0), (SELECT n_chunks FROM corpus_stats)
 FROM unnest(regexp_split_to_array(%s, '\\s+')) WITH ORDINALITY AS w(word, pos)
 CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('english', w.word))) AS lx(lexeme)
 LEFT JOIN lexicon l ON l.word = lx.lexeme
@@ -110,58 +114,56 @@ class HybridRetriever:
         t1 = time.perf_counter()
         n = max(k, self.n_candidates)
         with self.db.connection() as conn:
-            conn.execute(_SCAN_SQL, {"ef": str(max(40, n)), "exact_below": EXACT_BELOW})
-            cands = self._search(conn, qtext, qvec, n, k)
+            with conn.pipeline():
+                conn.execute(_SCAN_SQL, {"ef": str(max(40, n)), "exact_below": EXACT_BELOW})
+                main = self._search(conn, qtext, qvec, n, k)
+                per_part = max(3, k // 2)
+                others = [
+                    self._search(conn, searchable(part), pvec, n, per_part)
+                    for part, pvec in zip(parts, vectors[1:], strict=True)
+                ]
+                terms_cur = conn.execute(_QUESTION_SQL, (qtext,))
+            cands = self._candidates(main)
             by_id = {c.chunk_id: c for c in cands}
-            per_part = max(3, k // 2)
-            for part, pvec in zip(parts, vectors[1:], strict=True):
-                for c in self._search(conn, searchable(part), pvec, n, per_part):
+            for cur in others:
+                for c in self._candidates(cur):
                     if c.chunk_id not in by_id:
                         by_id[c.chunk_id] = c
                         cands.append(c)
             if cands:
-                units: dict[int, UnitHit] = {}
-                for vec in vectors:
-                    for u in conn.execute(_UNITS_SQL, (vec, list(by_id))):
-                        hit = units.get(u[1])
-                        if hit is None:
-                            units[u[1]] = hit = UnitHit(
-                                u[1],
-                                u[0],
-                                u[2],
-                                u[3],
-                                u[4],
-                                u[5],
-                                u[6],
-                                u[7],
-                                frozenset(u[8]),
-                                u[9],
-                            )
-                            by_id[u[0]].units.append(hit)
-                        hit.dense = max(hit.dense, u[9])
-            terms = self._terms(conn, qtext)
+                for u in conn.execute(_UNITS_SQL, (list(vectors), list(by_id))):
+                    by_id[u[0]].units.append(
+                        UnitHit(
+                            u[1], u[0], u[2], u[3], u[4], u[5], u[6], u[7], frozenset(u[8]), u[9]
+                        )
+                    )
+            terms = self._terms(conn, terms_cur.fetchall())
             conn.commit()
         timings = {"embed": (t1 - t0) * 1000, "search": (time.perf_counter() - t1) * 1000}
         return Retrieval(question, qvec, terms, cands, timings)
 
     @staticmethod
-    def _search(conn, qtext: str, qvec: np.ndarray, n: int, k: int) -> list[Candidate]:
-        rows = conn.execute(
+    def _search(conn, qtext: str, qvec: np.ndarray, n: int, k: int):
+        """Send one hybrid search (in the caller's pipeline); the cursor is read later."""
+        return conn.execute(
             _HYBRID_SQL,
             {"qtext": qtext, "qvec": qvec, "n": n, "k": k, "rrf_k": RRF_K, "max_df": MAX_DF},
-        ).fetchall()
+        )
+
+    @staticmethod
+    def _candidates(cur) -> list[Candidate]:
+        rows = cur.fetchall()
         return [
             Candidate(*r[:12], frozenset(r[12]), frozenset(r[13]), title_lexemes=frozenset(r[14]))
             for r in rows
         ]
 
     @staticmethod
-    def _terms(conn, qtext: str) -> QueryTerms:
-        rows = conn.execute(_QUESTION_SQL, (qtext,)).fetchall()
+    def _terms(conn, rows: list[tuple]) -> QueryTerms:
         n = (
             int(rows[0][3])
             if rows
-            else int(conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            else int(conn.execute("SELECT n_chunks FROM corpus_stats").fetchone()[0])
         )
         idf: dict[str, float] = {}
         surface: dict[str, str] = {}
