@@ -69,12 +69,12 @@ def grow(url: str, n: int) -> None:
 
 
 @pytest.fixture()
-def own(settings, embedder) -> Iterator:
+def own(settings) -> Iterator:
     """Services on a one-connection pool, so every statement of an upload runs on the
     connection that then reads the counters."""
     from rag_service.services import open_services
 
-    svc = open_services(settings.model_copy(update={"pool_max_size": 1}), embedder=embedder)
+    svc = open_services(settings.model_copy(update={"pool_max_size": 1}))
     yield svc
     svc.close()
 
