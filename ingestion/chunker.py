@@ -33,6 +33,7 @@ UNIT_MIN_CHARS = 40  # shorter sentences join their neighbour
 WHOLE_MAX_CHARS = 800  # a block marked whole (a definition) stays one unit up to this
 MAX_TOKENS = 254  # all-MiniLM-L6-v2 reads 256 word pieces, two of them [CLS] and [SEP]
 PATH_SEPARATOR = " › "
+TABLE_CAPTION_CHARS = 300  # a continued table is searched with this much of its caption
 
 
 @dataclass(frozen=True)
@@ -339,6 +340,18 @@ def chunk_document(
     if current:
         groups.append((group_heading, current, current_tokens))
 
+    # a table cut across chunks: its continuation is searched with the table's caption and
+    # header, or its rows would be found by their figures alone
+    table_of: dict[int, str] = {}
+    lead_in = ""
+    for prev, b in zip([None, *blocks], blocks, strict=False):
+        if b.kind == "header":
+            caption = prev.display if prev is not None and prev.kind == "paragraph" else ""
+            lead_in = "\n".join(x for x in (caption[:TABLE_CAPTION_CHARS], b.display) if x)
+        elif b.kind != "row":
+            lead_in = ""
+        table_of[id(b)] = lead_in
+
     chunks: list[Chunk] = []
     left_out: Counter = Counter()
     for heading, bs, _ in groups:
@@ -351,6 +364,8 @@ def chunk_document(
         ]
         shown_here = {b.display for b in bs if b.kind == "heading"}
         context = [h for h in heading.split(PATH_SEPARATOR) if h and h not in shown_here]
+        if bs[0].kind == "row" and table_of.get(id(bs[0])):
+            context.append(table_of[id(bs[0])])
         readable = "\n".join(b.display for b in bs_text)
         units: list[Unit] = []
         for b in bs_text:

@@ -136,16 +136,12 @@ def _read(pdf) -> tuple[list[_Line], list[_Table], dict]:
             rows = [
                 [collapse(_fix_text(c or "")) for c in r] for r in t.extract(x_tolerance_ratio=0.15)
             ]
-            rows = [r for r in rows if any(r)]
-            width = max((len(r) for r in rows), default=0)
-            filled = sum(1 for r in rows for c in r if c)
-            multi = sum(1 for r in rows if sum(1 for c in r if c) >= 2)
-            if width < 2 or multi < 2 or multi < 0.5 * len(rows):
+            if not _tabular(rows):
                 continue  # a box drawn around text (a slide's footer, a callout), not a table
-            if filled < 0.5 * len(rows) * width:
-                continue
-            if not any(has_letters(c) for r in rows for c in r):
-                continue
+            grid = _grid(page, t.bbox)
+            if _tabular(grid) and max(map(len, grid)) > max(map(len, rows)):
+                rows = grid  # rules between rows only: each cell stacked several columns
+            rows = [r for r in rows if any(r)]
             found.append(t)
             tables.append(_Table(n, t.bbox[1], rows))
         shapes = [
@@ -177,7 +173,11 @@ def _read(pdf) -> tuple[list[_Line], list[_Table], dict]:
                 size = sizes.most_common(1)[0][0]
                 fonts = [c.get("fontname") or "" for c in chars]
                 bold = sum("bold" in f.lower() for f in fonts) > 0.6 * len(fonts)
-                mono = sum(bool(_MONO_FONT.search(f)) for f in fonts) > 0.6 * len(fonts)
+                # code: mostly monospaced and starting so; prose that runs into a URL set in
+                # a monospaced font ("version 0.7, URL http://…") stays prose
+                mono = bool(_MONO_FONT.search(fonts[0])) and sum(
+                    bool(_MONO_FONT.search(f)) for f in fonts
+                ) > 0.6 * len(fonts)
                 in_figure = any(
                     gx0 - FIGURE_MARGIN <= cx <= gx1 + FIGURE_MARGIN
                     and gtop - FIGURE_MARGIN <= mid <= gbottom + FIGURE_MARGIN
@@ -195,24 +195,97 @@ def _read(pdf) -> tuple[list[_Line], list[_Table], dict]:
     return lines, tables, meta
 
 
+CELL_GAP = 0.6  # inside a table, a gap this many font sizes wide separates cells
 COLUMN_GAP = 1.5  # a gap between characters this many times the font size splits a line
 
 
-def _segments(chars: list[dict]) -> list[list[dict]]:
-    """A line's characters cut where a wide gap separates them (two slide columns side by
-    side, a label and its value far apart)."""
+def _segments(chars: list[dict], gap: float = 0.0) -> list[list[dict]]:
+    """A line's characters cut where a wide gap (`gap` font sizes, by default COLUMN_GAP)
+    separates them (two slide columns side by side, a label and its value far apart)."""
+    gap = gap or COLUMN_GAP
     chars = sorted((c for c in chars if not c["text"].isspace()), key=lambda c: c["x0"])
     out: list[list[dict]] = []
     for c in chars:
         last = out[-1][-1] if out else None
         if last and last["text"] == c["text"] and abs(last["x0"] - c["x0"]) < 0.01:
             continue  # a ligature ("ﬁ") is listed once per letter it stands for
-        if out and c["x0"] - out[-1][-1]["x1"] > COLUMN_GAP * max(c["size"], 1.0):
+        if out and c["x0"] - out[-1][-1]["x1"] > gap * max(c["size"], 1.0):
             out.append([c])
         elif out:
             out[-1].append(c)
         else:
             out.append([c])
+    return out
+
+
+def _tabular(rows: list[list[str]]) -> bool:
+    """Rows, most of them with two or more filled cells, half the grid filled, some words."""
+    rows = [r for r in rows if any(r)]
+    width = max((len(r) for r in rows), default=0)
+    filled = sum(1 for r in rows for c in r if c)
+    multi = sum(1 for r in rows if sum(1 for c in r if c) >= 2)
+    if width < 2 or multi < 2 or multi < 0.5 * len(rows):
+        return False
+    return filled >= 0.5 * len(rows) * width and any(has_letters(c) for r in rows for c in r)
+
+
+def _grid(page, bbox: tuple[float, float, float, float]) -> list[list[str]]:
+    """A table's cells read from where its words sit: one row per text line, a cell wherever
+    a wide gap falls. A table ruled only between row groups (booktabs in LaTeX papers) is
+    extracted as a few tall cells each stacking several columns; its lines keep them apart.
+    Each value is named by the header cell above it (the leading line of words with the most
+    cells), when every value has a header cell of its own."""
+    try:
+        lines = page.crop(bbox).extract_text_lines(
+            x_tolerance_ratio=0.15, return_chars=True, strip=True
+        )
+    except Exception:
+        return []
+    cells: list[list[tuple[float, str]]] = []
+    for ln in lines:
+        row = []
+        for seg in _segments(ln["chars"], CELL_GAP):
+            text = collapse(_fix_text(_CID.sub("", _chars_text(seg))))
+            if text:
+                row.append(((seg[0]["x0"] + max(c["x1"] for c in seg)) / 2, text))
+        if row:
+            cells.append(row)
+    if len(cells) < 2:
+        return []
+    lead = []
+    for row in cells:
+        if not all(has_letters(t) for _, t in row):
+            break
+        lead.append(row)
+    header = max(reversed(lead), key=len, default=[])  # on a tie, the line nearest the data
+    if len(header) < 3:
+        return [[t for _, t in row] for row in cells]
+
+    def place(values: list[tuple[float, str]]) -> dict[int, str] | None:
+        """Each value under its nearest header cell; None when two fall under one."""
+        slots: dict[int, str] = {}
+        for x, text in values:
+            k = min(range(1, len(header)), key=lambda i: abs(header[i][0] - x))
+            if k in slots:
+                return None
+            slots[k] = text
+        return slots
+
+    # a header set over several lines ("Distribution", "Method", "Object") names each column
+    # with all of its lines, top to bottom
+    names = [[t] for _, t in header]
+    for row in lead:
+        slots = place(row[1:]) if row is not header else None
+        for k, text in (slots or {}).items():
+            names[k].insert(-1, text)
+    out = [[header[0][1], *(" ".join(n) for n in names[1:])]]
+    for row in cells[len(lead) :]:
+        label, values = (row[0][1], row[1:]) if has_letters(row[0][1]) else ("", row)
+        slots = place(values)
+        if slots is None:
+            out.append([label, *(t for _, t in values)])
+        else:
+            out.append([label, *(slots.get(i, "") for i in range(1, len(header)))])
     return out
 
 

@@ -154,3 +154,20 @@ def test_labels(display: str, label: bool) -> None:
     from ingestion.chunker import is_label
 
     assert is_label(display) is label
+
+
+def test_a_table_continued_in_another_chunk_is_searched_with_its_caption_and_header() -> None:
+    from ingestion.parsers.markdown import parse_markdown
+
+    rows = "\n".join(f"| Station {k} | {100 + k} | {k % 7} |" for k in range(40))
+    text = (
+        "# Readings\n\nTable 3: Rainfall recorded at each mountain station.\n\n"
+        f"| Site | Millimetres | Storms |\n|---|---|---|\n{rows}\n"
+    )
+    chunks = chunk_document(parse_markdown(text), "r", 400)
+    later = [c for c in chunks if c.units[0].kind == "row" and "Station 30" in c.text]
+    assert later, [c.text[:40] for c in chunks]
+    assert "Rainfall recorded at each mountain station" in later[0].search_text
+    assert "Millimetres" in later[0].search_text
+    first = next(c for c in chunks if "Table 3" in c.text)
+    assert first.search_text.count("Rainfall") == 1  # not repeated where it is shown

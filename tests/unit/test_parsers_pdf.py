@@ -100,3 +100,60 @@ def test_ligatures_listed_once_per_letter_are_read_once() -> None:
              char("e", 15), char("N", 60), char("o", 65)]  # fmt: skip
     segments = _segments(chars)
     assert [_fix_text(_chars_text(s)) for s in segments] == ["office", "No"]  # a wide gap splits
+
+
+def _ruled_between_groups() -> bytes:
+    """A LaTeX-style table: rules above and below, one rule under the header, a rule between
+    the label column and the figures, no rule between the figure columns."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    pdf.set_xy(20, 20)
+    pdf.multi_cell(0, 6, "Fitted models compared on the same data.")
+    rows = (
+        ("Model", "pois", "nbin", "hurdle"),
+        ("Parameters", "8", "9", "15"),
+        ("Log-likelihood", "-17971.6", "-12170.6", "-12090.1"),
+        ("AIC", "35959.2", "24359.1", "24210.1"),
+    )
+    top, x0, split, x1 = 40.0, 20.0, 60.0, 150.0
+    for k, row in enumerate(rows):
+        y = top + 2 + 7 * k
+        pdf.set_xy(x0 + 1, y)
+        pdf.cell(38, 6, row[0])
+        for j, value in enumerate(row[1:]):
+            pdf.set_xy(split + 2 + 30 * j, y)
+            pdf.cell(28, 6, value)
+    bottom = top + 2 + 7 * len(rows)
+    for y in (top, top + 8.5, bottom):
+        pdf.line(x0, y, x1, y)
+    pdf.line(x0, top, x0, bottom)
+    pdf.line(split, top, split, bottom)
+    pdf.line(x1, top, x1, bottom)
+    return bytes(pdf.output())
+
+
+def test_stacked_cells_of_a_table_ruled_between_groups_are_read_by_column() -> None:
+    doc, chunks = load("models.pdf", _ruled_between_groups())
+    assert_offsets(doc, chunks)
+    rows = [u.display for c in chunks for u in c.units if u.kind == "row"]
+    assert "Log-likelihood — pois: -17971.6 · nbin: -12170.6 · hurdle: -12090.1" in rows
+    assert "AIC — pois: 35959.2 · nbin: 24359.1 · hurdle: 24210.1" in rows
+
+
+def test_a_line_of_prose_ending_in_a_monospaced_url_stays_in_its_paragraph() -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    pdf.set_xy(20, 30)
+    pdf.cell(0, 6, "Yee TW (2008). VGAM: Vector Generalized Linear and Additive Models. R package")
+    pdf.set_xy(24, 36)
+    pdf.write(6, "version 0.7-7, URL ")
+    pdf.set_font("courier", size=11)
+    pdf.write(6, "http://cran.example.org/package=VGAM.")
+    doc, chunks = load("refs.pdf", bytes(pdf.output()))
+    assert_offsets(doc, chunks)
+    assert [u.display for c in chunks for u in c.units] == [
+        "Yee TW (2008). VGAM: Vector Generalized Linear and Additive Models. R package version"
+        " 0.7-7, URL http://cran.example.org/package=VGAM."
+    ]
