@@ -68,26 +68,40 @@ class ExtractiveGenerator:
         best = _lead_of(units[0])
         weights = (analysis.terms if analysis else None) or term_weights or {}
         groups = analysis.side_terms() if analysis else []
-        chosen = self._per_side(units, groups, best) if len(groups) > 1 else [best]
+        unsupported: list[int] = []
+        chosen = [best]
+        if len(groups) > 1:
+            chosen = self._per_side(units, groups, best, unsupported)
         if len(chosen) == 1:
             chosen = self._complete(units, best, weights)
         chosen.sort(key=lambda up: (up[1].document, up[0].start))
         text = " ".join(u.display for u, _ in chosen)
         cites = [DraftCitation(p.chunk_id, u.text, u.start, u.end, u.score) for u, p in chosen]
-        return Draft(text=text, citations=cites)
+        # a part of a multi-part question that no passage touches is named, not left silent
+        parts = analysis.parts if analysis and not analysis.sides else ()
+        missing = [parts[i] for i in unsupported if i < len(parts)]
+        if missing and len(missing) < len(parts):
+            text += "".join(f' The documents do not answer "{p.rstrip("?. ")}".' for p in missing)
+        return Draft(text=text, citations=cites, meta={"unanswered_parts": missing})
 
     @staticmethod
-    def _per_side(units: list[Pick], groups: list[dict[str, float]], best: Pick) -> list[Pick]:
+    def _per_side(
+        units: list[Pick], groups: list[dict[str, float]], best: Pick, unsupported: list[int]
+    ) -> list[Pick]:
         """For each side or part the best answer already leaves uncovered, the unit that
-        scores best times its coverage of that side's own terms (its heading counts)."""
+        scores best times its coverage of that side's own terms (its heading counts). The
+        index of a group that no candidate unit touches at all goes to `unsupported`."""
         chosen = [best]
         floor = SIDE_SCORE * best[0].score
         pool = [up for up in units if up[0].score >= floor and not is_bare_heading(up[0])]
         heads = {id(p): _heading(p) for _, p in units}
         read = {id(u): u.lexemes | heads[id(p)] for u, p in [best, *pool]}
-        for group in groups:
+        for i, group in enumerate(groups):
             total = sum(group.values())
             if not total:
+                continue
+            if not any(t in read[id(up[0])] for up in [best, *pool] for t in group):
+                unsupported.append(i)
                 continue
 
             def cov(pick: Pick, group: dict[str, float] = group, total: float = total) -> float:
