@@ -30,6 +30,23 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+WORKER_MB = 300  # one worker's RSS serving the packaged model on ONNX Runtime, with headroom
+
+
+def worker_count(settings: Settings) -> int:
+    """RAG_WORKERS, else one per CPU this process may use, capped by the memory budget: the
+    answer path is CPU-bound and holds the GIL for parts of each request, so processes (not
+    threads) are what use a second core; each loads its own model, hence the budget."""
+    if settings.workers:
+        return settings.workers
+    import psutil
+
+    from rag_service.retrieval.embedder import cpu_count
+
+    budget = settings.memory_budget_mb or psutil.virtual_memory().total // 2**20 // 2
+    return max(1, min(cpu_count(), budget // WORKER_MB))
+
+
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -38,8 +55,9 @@ def main() -> None:
         "external database" if settings.database_url else f"data directory {settings.pgdata.parent}"
     )
     log.info("rag-serve: %s; bundled corpus %s", where, settings.corpus_dir)
+    workers = worker_count(settings)
     parent_db = None
-    if settings.workers > 1 and not settings.database_url:
+    if workers > 1 and not settings.database_url:
         # One process may own the embedded server: this one starts and supervises it, and the
         # workers connect to it as to an external server.
         parent_db = Database(settings)
@@ -50,7 +68,7 @@ def main() -> None:
             factory=True,
             host=settings.host,
             port=settings.port,
-            workers=settings.workers,
+            workers=workers,
             **server_options(settings),
         )
     finally:

@@ -35,7 +35,11 @@ class Settings(BaseSettings):
     # Serving
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT")
-    workers: int = Field(1, alias="RAG_WORKERS", ge=1)
+    # uvicorn worker processes. Unset: one per CPU, as many as RAG_MEMORY_BUDGET_MB holds at
+    # about 300 MB each (the measured RSS of a worker, bench/ask.py); the budget defaults to
+    # half the machine's memory.
+    workers: int | None = Field(None, alias="RAG_WORKERS", ge=1)
+    memory_budget_mb: int | None = Field(None, alias="RAG_MEMORY_BUDGET_MB", ge=100)
     log_level: str = Field("info", alias="RAG_LOG_LEVEL")
 
     # Access: API keys (comma-separated) turn authentication on for /v1/*; a per-client token
