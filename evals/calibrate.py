@@ -94,7 +94,9 @@ def collect(
         for row in es.rows():
             shape = question_shape(row.question, profile=profile)
             retrieval = retrieve_for(retriever, shape, TOP_K)
-            analysis = analyze(shape, retrieval.terms)
+            analysis = analyze(
+                shape, retrieval.terms, evidence=[c.text for c in retrieval.candidates]
+            )
             x, pairs = unit_features(analysis, retrieval)
             y = np.array([unit_label(u.text, u.display, row) for _, u in pairs], dtype=bool)
             samples.append(Sample(es.name, row, analysis, retrieval, x, pairs, y))

@@ -8,6 +8,7 @@ question's words (IDF weights, words the corpus never contains) once retrieval h
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -19,6 +20,10 @@ _WORD = re.compile(r"[A-Za-z0-9][\w'’.-]*[\w]|[A-Za-z0-9]")
 _TOKEN = re.compile(r"[a-z0-9%]+")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _QUOTED = re.compile(r"[\"“']([^\"”']{2,60})[\"”']")
+# A code-like name: a letter, then letters, digits, dots or underscores with a digit among
+# them ("f16", "RKE2", "base58", "v1.19.2"). The index splits it into pieces every document
+# has ("f", "16"), so it is looked for whole in the evidence.
+_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z_.]*\d[\w.]*")
 
 _SIDES = [
     re.compile(r"\bdifferences? between (?:the )?(?P<a>.+?) and (?:the )?(?P<b>.+?)[?.]?$", re.I),
@@ -64,6 +69,7 @@ class QueryAnalysis:
     parts: tuple[str, ...] = ()  # sub-questions of a multi-part question
     negated: bool = False
     search_text: str = ""  # the question plus profile synonyms, as searched
+    identifiers: tuple[str, ...] = ()  # code-like names ("f16", "base58"), matched whole
     # Filled by `analyze` from the index:
     terms: dict[str, float] = field(default_factory=dict)  # content lexeme -> IDF
     unknown: frozenset[str] = frozenset()  # lexemes the corpus never contains
@@ -184,11 +190,22 @@ def question_shape(
         parts=parts,
         negated=negated,
         search_text=expanded,
+        identifiers=tuple(
+            dict.fromkeys(m.group(0).rstrip(".") for m in _IDENTIFIER.finditer(question))
+        ),
     )
 
 
-def analyze(shape: QueryAnalysis, terms: QueryTerms, lang: Language | None = None) -> QueryAnalysis:
-    """Add the index's knowledge: IDF-weighted content terms and what the corpus never says."""
+def analyze(
+    shape: QueryAnalysis,
+    terms: QueryTerms,
+    lang: Language | None = None,
+    *,
+    evidence: Sequence[str] = (),
+) -> QueryAnalysis:
+    """Add the index's knowledge: IDF-weighted content terms and what the corpus never says.
+    A code-like name found whole in none of the retrieved `evidence` texts counts as an entity
+    the documents do not mention (when evidence is given)."""
     lang = lang or load_language()
     content = {t: w for t, w in terms.idf.items() if t not in lang.framing and t not in lang.stop}
     by_word: dict[str, set[str]] = {}
@@ -207,6 +224,13 @@ def analyze(shape: QueryAnalysis, terms: QueryTerms, lang: Language | None = Non
             unknown_entities.append(ent)
         elif lx and len(lx) > 1 and len(lx & terms.unknown) * 2 >= len(lx):
             unknown_entities.append(ent)  # most of a multi-word name is never mentioned
+    if evidence:
+        text = "\n".join(evidence).lower()
+        for name in shape.identifiers:
+            if name not in unknown_entities and not re.search(
+                rf"(?<![\w.]){re.escape(name.lower())}(?![\w])", text
+            ):
+                unknown_entities.append(name)
     asked = {t: w for t, w in terms.idf.items() if t not in lang.framing}
     total = sum(asked.values())
     share = sum(w for t, w in asked.items() if t in terms.unknown) / total if total else 0.0

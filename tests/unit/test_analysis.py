@@ -79,6 +79,19 @@ def test_analyze_weights_terms_and_finds_what_the_corpus_never_mentions() -> Non
     assert a.unknown_share == pytest.approx(2.0 / 4.5)
 
 
+def test_a_code_like_name_missing_from_the_evidence_is_an_unknown_entity() -> None:
+    shape = question_shape("How many bits does the f16 type use, unlike base64 or 2nd x86-64?")
+    assert shape.identifiers == ("f16", "base64", "x86")  # "2nd" is an ordinal, not a name
+    # the index split "f16" into "f" and "16", which every document has
+    terms = QueryTerms(idf={"f": 1.0, "16": 1.0, "bit": 1.0}, unknown=frozenset(), n_chunks=10)
+    evidence = ["The f32 and f64 types use 32 and 64 bits; base64 and x86-64 are elsewhere."]
+    a = analyze(shape, terms, evidence=evidence)
+    assert a.unknown_entities == ("f16",)
+    assert analyze(shape, terms).unknown_entities == ()  # no evidence given: nothing judged
+    found = analyze(shape, terms, evidence=["An F16 value uses 16 bits (base64, x86)."])
+    assert found.unknown_entities == ()  # found whole, in any case
+
+
 def test_profiles_are_data_and_the_neutral_one_adds_nothing() -> None:
     neutral = load_profile("neutral")
     assert neutral.synonyms == {} and neutral.answer_type_cues == {}
