@@ -5,6 +5,11 @@ Keyed by `source` (the document's name) and the SHA-256 of its bytes:
 - same source, new hash: its chunks are replaced in one transaction (`replaced`);
 - a failure anywhere before COMMIT leaves the previous version (or nothing) in place.
 Embedding happens before the transaction opens, so locks are held only for the COPY.
+
+Three parts: discovery and parsing here (`files_under`, `DocumentWriter.parse`), embedding in
+`ingestion.embedding` (what is embedded, and the vectors of a group of documents), storage in
+`ingestion.storage` (`IndexStore`: the transaction that replaces a document's rows). The
+writer runs them as a pipeline: the next group embeds while a thread stores the last one.
 """
 
 from __future__ import annotations
@@ -13,22 +18,27 @@ import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import psycopg
-from psycopg.types.json import Jsonb
 
-from ingestion.chunker import Chunk, Unit, chunk_document
+from ingestion.chunker import chunk_document
+from ingestion.embedding import (
+    ParsedDocument,
+    PreparedDocument,
+    embed_documents,
+    unit_embedding_input,
+)
 from ingestion.loaders import load_document
+from ingestion.storage import IndexStore
 from rag_service.core.config import Settings
 from rag_service.core.database import Database
 from rag_service.core.documents import source_key
 from rag_service.core.errors import DocumentError, PayloadTooLarge, RagError
 from rag_service.core.ports import IngestOutcome
 from rag_service.retrieval.embedder import Embedder
-from rag_service.retrieval.text import searchable
+
+__all__ = ["DocumentWriter", "ParsedDocument", "PreparedDocument", "files_under"]
 
 log = logging.getLogger(__name__)
 
@@ -36,52 +46,6 @@ EMBED_GROUP_TEXTS = 2048
 # Bump when chunking, units or embedding inputs change: documents indexed by another version
 # are re-indexed even though their bytes did not change.
 INDEX_VERSION = 5
-
-# Short units (a list item, "From scratch: 24–36 months.") mean little without their heading.
-SHORT_UNIT_CHARS = 100
-
-CHUNK_COLUMNS = (
-    "id, document_id, ordinal, heading, text, search_text, start_char, end_char, embedding"
-)
-CHUNK_TYPES = ["int8", "int8", "int4", "text", "text", "text", "int4", "int4", "vector"]
-UNIT_COLUMNS = (
-    "chunk_id, ordinal, kind, text, display, search_text, start_char, end_char, embedding"
-)
-UNIT_TYPES = ["int8", "int4", "text", "text", "text", "text", "int4", "int4", "vector"]
-
-
-def unit_embedding_input(
-    title: str, chunk: Chunk, unit: Unit, *, title_generic: bool = False
-) -> str:
-    """Short units ("From scratch: 24–36 months.", a skills-gap heading) are embedded with the
-    document title and their section path, which say what they are about; a generic title
-    ("PowerPoint Presentation") says nothing and is left out."""
-    if len(unit.display) >= SHORT_UNIT_CHARS:
-        return unit.display
-    context = [] if title_generic else [title]
-    if chunk.heading and unit.kind != "heading":
-        context.append(chunk.heading)
-    if not context:
-        return unit.display
-    return f"{' — '.join(context)}: {unit.display}"
-
-
-@dataclass
-class ParsedDocument:
-    source: str
-    title: str
-    sha256: str
-    size: int
-    text: str
-    chunks: list[Chunk]
-    inputs: list[str]  # what gets embedded: one text per unit, in chunk order
-    meta: dict  # stored in documents.meta: front matter, title_generic, title_source, format
-
-
-@dataclass
-class PreparedDocument(ParsedDocument):
-    chunk_vectors: np.ndarray
-    unit_vectors: list[np.ndarray]
 
 
 def _json_safe(value: object) -> object:
@@ -119,6 +83,7 @@ class DocumentWriter:
         self.settings = settings
         self.db = db
         self.embedder = embedder
+        self.store = IndexStore(db, lambda: self.indexed_with)
 
     # -- preparation (no database writes) -------------------------------------------------
     def parse(self, source: str, data: bytes, sha: str) -> ParsedDocument:
@@ -137,26 +102,7 @@ class DocumentWriter:
         )
 
     def embed_documents(self, docs: list[ParsedDocument]) -> list[PreparedDocument]:
-        """One embedding call for several documents: full, length-sorted batches keep the
-        model (the bottleneck) busy; a chunk's vector is the normalised mean of its units'."""
-        vectors = self.embedder.embed([t for d in docs for t in d.inputs])
-        prepared, i = [], 0
-        for d in docs:
-            unit_vectors, chunk_vectors = [], []
-            for c in d.chunks:
-                vs = vectors[i : i + len(c.units)]
-                i += len(c.units)
-                unit_vectors.append(vs)
-                mean = vs.mean(axis=0)
-                chunk_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-            prepared.append(
-                PreparedDocument(
-                    **vars(d),
-                    chunk_vectors=np.asarray(chunk_vectors, dtype=np.float32),
-                    unit_vectors=unit_vectors,
-                )
-            )
-        return prepared
+        return embed_documents(self.embedder, docs)
 
     def prepare(self, source: str, data: bytes, sha: str) -> PreparedDocument:
         return self.embed_documents([self.parse(source, data, sha)])[0]
@@ -167,86 +113,9 @@ class DocumentWriter:
         """How documents are indexed now; part of what makes a re-ingest a no-op."""
         return f"v{INDEX_VERSION}/chunk{self.settings.chunk_max_chars}"
 
-    def _is_current(self, row: tuple | None, sha: str) -> bool:
-        return row is not None and row[1] == sha and row[2] == self.indexed_with
-
-    def _current(self, conn: psycopg.Connection, source: str) -> tuple | None:
-        """(document id, sha256, indexed_with) of the indexed version of `source`, if any."""
-        return conn.execute(
-            "SELECT id, sha256, meta->>'indexed_with' FROM documents WHERE source = %s",
-            (source,),
-        ).fetchone()
-
-    def _unchanged(self, source: str, sha: str) -> IngestOutcome | None:
-        with self.db.connection() as conn:
-            row = self._current(conn, source)
-        return IngestOutcome(source, "unchanged", row[0]) if self._is_current(row, sha) else None
-
     def write(self, doc: PreparedDocument) -> IngestOutcome:
-        """Replace-or-insert `doc` atomically."""
-        with self.db.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (doc.source,))
-            row = self._current(conn, doc.source)
-            if self._is_current(row, doc.sha256):
-                return IngestOutcome(doc.source, "unchanged", row[0], len(doc.chunks))
-            meta = Jsonb({**doc.meta, "indexed_with": self.indexed_with})
-            if row:
-                doc_id, status = row[0], "replaced"
-                conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
-                conn.execute(
-                    "UPDATE documents SET title = %s, sha256 = %s, bytes = %s, content = %s,"
-                    " meta = meta || %s, updated_at = now() WHERE id = %s",
-                    (doc.title, doc.sha256, doc.size, doc.text, meta, doc_id),
-                )
-            else:
-                status = "added"
-                doc_id = conn.execute(
-                    "INSERT INTO documents (source, title, sha256, bytes, content, meta)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                    (doc.source, doc.title, doc.sha256, doc.size, doc.text, meta),
-                ).fetchone()[0]  # type: ignore[index]
-            chunk_ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT nextval('chunks_id_seq') FROM generate_series(1, %s)",
-                    (len(doc.chunks),),
-                )
-            ]
-            with conn.cursor() as cur:
-                with cur.copy(f"COPY chunks ({CHUNK_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.set_types(CHUNK_TYPES)
-                    for cid, c, vec in zip(chunk_ids, doc.chunks, doc.chunk_vectors, strict=True):
-                        cp.write_row(
-                            (
-                                cid,
-                                doc_id,
-                                c.ordinal,
-                                c.heading,
-                                c.text,
-                                c.search_text,
-                                c.start,
-                                c.end,
-                                vec,
-                            )
-                        )
-                with cur.copy(f"COPY units ({UNIT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.set_types(UNIT_TYPES)
-                    for cid, c, vecs in zip(chunk_ids, doc.chunks, doc.unit_vectors, strict=True):
-                        for n, (u, vec) in enumerate(zip(c.units, vecs, strict=True)):
-                            cp.write_row(
-                                (
-                                    cid,
-                                    n,
-                                    u.kind,
-                                    doc.text[u.start : u.end],
-                                    u.display,
-                                    searchable(u.display),
-                                    u.start,
-                                    u.end,
-                                    vec,
-                                )
-                            )
-        return IngestOutcome(doc.source, status, doc_id, len(doc.chunks))  # type: ignore[arg-type]
+        """Replace-or-insert `doc` atomically (see `IndexStore.write`)."""
+        return self.store.write(doc)
 
     def refresh_stats(self) -> None:
         """Nothing to do: the term statistics (lexicon, chunk count) are updated by triggers in
@@ -257,7 +126,7 @@ class DocumentWriter:
     def ingest_bytes(self, source: str, data: bytes, *, refresh: bool = True) -> IngestOutcome:
         """Ingest one document. Raises RagError subclasses on bad input (the API maps them)."""
         sha = hashlib.sha256(data).hexdigest()
-        if unchanged := self._unchanged(source, sha):
+        if unchanged := self.store.unchanged(source, sha):
             return unchanged
         outcome = self.write(self.prepare(source, data, sha))
         if refresh and outcome.status != "unchanged":
@@ -316,7 +185,7 @@ class DocumentWriter:
                         )
                     data = path.read_bytes()
                     sha = hashlib.sha256(data).hexdigest()
-                    if unchanged := self._unchanged(source, sha):
+                    if unchanged := self.store.unchanged(source, sha):
                         done(slot, unchanged)
                         continue
                     pending.append((slot, self.parse(source, data, sha)))
@@ -335,11 +204,7 @@ class DocumentWriter:
         return result
 
     def delete(self, source: str) -> bool:
-        with self.db.connection() as conn, conn.transaction():
-            deleted = conn.execute("DELETE FROM documents WHERE source = %s", (source,)).rowcount
-        if deleted:
-            self.refresh_stats()
-        return bool(deleted)
+        return self.store.delete(source)
 
 
 def build_ingestor(settings: Settings, db: Database, embedder: Embedder) -> DocumentWriter:
