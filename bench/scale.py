@@ -1,0 +1,336 @@
+"""The index at scale: builds N synthetic chunks (default 1M) in a scratch embedded PostgreSQL
+with the service's own schema, then measures what a question costs there. Prints numbers and
+writes them as JSON; asserts nothing.
+
+Data: chunk text is drawn from a stretch of the bundled corpus' words (a topic) plus a
+Zipf-distributed synthetic vocabulary (so full-text search has common and rare terms); vectors
+are perturbations of real embeddings (a random mix of two of the corpus' unit vectors plus
+Gaussian noise, normalised), so they cluster the way real chunks do. Loaded with binary COPY,
+indexes built afterwards. Queries: the labelled questions, embedded with the service's embedder.
+
+Measured, per index variant (`vector` or `halfvec` HNSW with m / ef_construction) and
+hnsw.ef_search: vector top-10 p50/p95 and recall@10 against exact search; the same with a
+filter (a 10% subset of documents) and pgvector's iterative index scans; full-text p50/p95;
+the service's fused hybrid statement p50/p95; index build time and size; PostgreSQL RSS.
+EXPLAIN (ANALYZE, BUFFERS) of the hybrid statement is written beside the JSON.
+
+Usage: nice -n 19 python bench/scale.py --rows 1000000 --variants vector:16:64
+       python bench/scale.py --rows 100000 --variants vector:16:64,vector:24:128,halfvec:16:64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import psycopg
+from pgvector.psycopg import register_vector
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag_service.core.config import Settings  # noqa: E402
+from rag_service.core.database import migrate  # noqa: E402
+from rag_service.core.embedded import EmbeddedPostgres  # noqa: E402
+from rag_service.retrieval.embedder import build_embedder  # noqa: E402
+from rag_service.retrieval.search import _HYBRID_SQL, MAX_DF, RRF_K  # noqa: E402
+from rag_service.retrieval.text import searchable  # noqa: E402
+
+DIM = 384
+CHUNKS_PER_DOC = 1000
+WORDS_PER_CHUNK = 70
+BATCH = 50_000
+
+_FTS_SQL = """
+WITH qt AS (
+    SELECT string_agg(quote_literal(q.lexeme), ' | ')::tsquery AS tq
+    FROM unnest(to_tsvector('english', %(qtext)s)) AS q
+    LEFT JOIN lexicon l ON l.word = q.lexeme
+    WHERE coalesce(l.ndoc, 0) <= %(max_df)s * (SELECT n_chunks FROM corpus_stats)
+)
+SELECT c.id FROM chunks c, qt WHERE c.tsv @@ qt.tq
+ORDER BY ts_rank_cd(c.tsv, qt.tq) DESC, c.id LIMIT %(n)s
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
+
+
+def corpus_material(settings: Settings) -> tuple[list[str], np.ndarray, list[str]]:
+    """The bundled corpus' words, its units' embedding inputs and their vectors."""
+    from ingestion.writer import DocumentWriter, files_under
+
+    writer = DocumentWriter(settings, None, None)  # type: ignore[arg-type]
+    inputs: list[str] = []
+    words: list[str] = []
+    for source, path in files_under([settings.corpus_dir]):
+        doc = writer.parse(source, path.read_bytes(), "sha")
+        inputs += doc.inputs
+        words += doc.text.split()
+    return words, build_embedder(settings).embed(inputs), inputs
+
+
+def synthetic_batch(
+    rng: np.random.Generator, n: int, words: np.ndarray, bases: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """`n` chunk texts and unit vectors (see the module docstring)."""
+    # a chunk keeps to a topic: its words come from one 5% stretch of the corpus' text
+    span = max(WORDS_PER_CHUNK, len(words) // 20)
+    topic = rng.integers(0, len(words) - span, size=(n, 1))
+    picks = topic + rng.integers(0, span, size=(n, WORDS_PER_CHUNK))
+    rare = rng.zipf(1.3, size=(n, WORDS_PER_CHUNK // 5)) % 200_000
+    texts = [
+        " ".join(words[p]) + " " + " ".join(f"zq{r}" for r in rr)
+        for p, rr in zip(picks, rare, strict=True)
+    ]
+    i, j = rng.integers(0, len(bases), size=(2, n))
+    w = rng.random((n, 1), dtype=np.float32)
+    vecs = w * bases[i] + (1 - w) * bases[j]
+    vecs += rng.standard_normal((n, DIM), dtype=np.float32) * (0.35 / np.sqrt(DIM))
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return texts, vecs.astype(np.float32)
+
+
+def load(conn: psycopg.Connection, rows: int, words: list[str], bases: np.ndarray) -> float:
+    """COPY `rows` chunks (and their documents) in batches; the seconds it took."""
+    rng = np.random.default_rng(16)
+    vocab = np.array(words, dtype=object)
+    t0 = time.perf_counter()
+    n_docs = (rows + CHUNKS_PER_DOC - 1) // CHUNKS_PER_DOC
+    with (
+        conn.cursor() as cur,
+        cur.copy("COPY documents (id, source, title, sha256, bytes, content) FROM STDIN") as cp,
+    ):
+        for d in range(1, n_docs + 1):
+            cp.write_row((d, f"synthetic-{d}.txt", f"Synthetic {d}", "x", 1, "x"))
+    conn.commit()
+    done = 0
+    while done < rows:
+        n = min(BATCH, rows - done)
+        texts, vecs = synthetic_batch(rng, n, vocab, bases)
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY chunks (id, document_id, ordinal, heading, text, search_text, start_char,"
+                " end_char, embedding) FROM STDIN (FORMAT BINARY)"
+            ) as cp,
+        ):
+            cp.set_types(["int8", "int8", "int4", "text", "text", "text", "int4", "int4", "vector"])
+            for k in range(n):
+                cid = done + k + 1
+                doc = (cid - 1) // CHUNKS_PER_DOC + 1
+                cp.write_row((cid, doc, cid, "", texts[k], texts[k], 0, len(texts[k]), vecs[k]))
+        conn.commit()
+        done += n
+        print(f"  loaded {done:,} chunks ({time.perf_counter() - t0:.0f} s)", flush=True)
+    conn.execute("SELECT setval('chunks_id_seq', %s)", (rows,))
+    conn.commit()
+    return time.perf_counter() - t0
+
+
+def timed(conn: psycopg.Connection, sql: str, params: dict | tuple) -> tuple[float, list]:
+    t0 = time.perf_counter()
+    rows = conn.execute(sql, params).fetchall()
+    return (time.perf_counter() - t0) * 1000, rows
+
+
+def exact_top(conn: psycopg.Connection, qvecs: np.ndarray, where: str = "") -> list[set[int]]:
+    """Ground truth: top-10 by a sequential scan (no index), with the same filter."""
+    conn.execute("SET enable_indexscan = off")
+    out = [
+        {
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM chunks {where} ORDER BY embedding <=> %s LIMIT 10", (q,)
+            )
+        }
+        for q in qvecs
+    ]
+    conn.execute("RESET enable_indexscan")
+    return out
+
+
+def pg_rss(conn: psycopg.Connection) -> float:
+    """MB resident in the PostgreSQL server's processes (postmaster and children)."""
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+    parent = psutil.Process(pid).parent()
+    procs = [parent, *parent.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs) / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--variants", default="vector:16:64")
+    ap.add_argument("--ef", default="40,100,200,400,800")
+    ap.add_argument("--queries", type=int, default=60)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "profile"))
+    args = ap.parse_args()
+    settings = Settings()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    questions = [
+        json.loads(line)["question"]
+        for name in ("dev.jsonl", "extra.jsonl")
+        for line in (ROOT / "evals" / "datasets" / name).read_text().splitlines()
+        if line.strip()
+    ][: args.queries]
+    words, bases, _ = corpus_material(settings)
+    qvecs = build_embedder(settings).embed(questions)
+    qtexts = [searchable(q) for q in questions]
+
+    server = EmbeddedPostgres(
+        Path(tempfile.mkdtemp(prefix="bench-scale-")) / "pgdata", delete_on_stop=True
+    )
+    url = server.start()
+    result: dict = {"rows": args.rows, "queries": len(questions), "variants": []}
+    try:
+        with psycopg.connect(url, autocommit=True) as admin:
+            for s in ("fsync", "synchronous_commit", "full_page_writes"):
+                admin.execute(f"ALTER SYSTEM SET {s} = off")
+            admin.execute("SELECT pg_reload_conf()")
+        with psycopg.connect(url) as conn:
+            migrate(conn, embedding_model="synthetic", embedding_dim=DIM)
+            register_vector(conn)
+            # indexes are built after the load (maintaining HNSW row by row is far slower)
+            conn.execute("DROP INDEX chunks_embedding_hnsw, chunks_tsv_gin")
+            conn.commit()
+            result["load_s"] = load(conn, args.rows, words, bases)
+            conn.execute("SET maintenance_work_mem = '6GB'")
+            conn.execute("SET max_parallel_maintenance_workers = 1")
+            t0 = time.perf_counter()
+            conn.execute("CREATE INDEX chunks_tsv_gin ON chunks USING gin (tsv)")
+            conn.commit()
+            result["gin_build_s"] = time.perf_counter() - t0
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute("VACUUM ANALYZE chunks")
+            result["table_mb"] = conn.execute(
+                "SELECT pg_table_size('chunks') / 1048576.0"
+            ).fetchone()[0]  # type: ignore[index]
+            print(f"load {result['load_s']:.0f} s, GIN {result['gin_build_s']:.0f} s", flush=True)
+
+            truth = exact_top(conn, qvecs)
+            filt = "WHERE document_id %% 10 = 0"
+            truth_f = exact_top(conn, qvecs, filt)
+
+            fts = [
+                timed(conn, _FTS_SQL, {"qtext": t, "max_df": MAX_DF, "n": 20})[0] for t in qtexts
+            ]
+            result["fts_ms"] = {"p50": pct(fts, 0.5), "p95": pct(fts, 0.95)}
+            print(f"full text: p50 {pct(fts, 0.5):.1f} ms, p95 {pct(fts, 0.95):.1f} ms")
+
+            for variant in args.variants.split(","):
+                kind, m, efc = variant.split(":")
+                col = "embedding" if kind == "vector" else f"(embedding::halfvec({DIM}))"
+                ops = f"{kind}_cosine_ops"
+                conn.execute("DROP INDEX IF EXISTS chunks_embedding_hnsw")
+                t0 = time.perf_counter()
+                conn.execute(
+                    f"CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw ({col} {ops})"
+                    f" WITH (m = {int(m)}, ef_construction = {int(efc)})"
+                )
+                conn.commit()
+                build = time.perf_counter() - t0
+                size = conn.execute(
+                    "SELECT pg_relation_size('chunks_embedding_hnsw') / 1048576.0"
+                ).fetchone()[0]  # type: ignore[index]
+                print(f"{variant}: build {build:.0f} s, {size:.0f} MB", flush=True)
+                order = (
+                    "embedding <=> %s"
+                    if kind == "vector"
+                    else (f"embedding::halfvec({DIM}) <=> %s::halfvec({DIM})")
+                )
+                for ef in [int(e) for e in args.ef.split(",")]:
+                    conn.execute(f"SET hnsw.ef_search = {ef}")
+                    row: dict = {
+                        "variant": variant,
+                        "build_s": build,
+                        "index_mb": size,
+                        "ef_search": ef,
+                    }
+                    for label, where, gt in (("vector", "", truth), ("filtered", filt, truth_f)):
+                        if label == "filtered":
+                            conn.execute("SET hnsw.iterative_scan = relaxed_order")
+                        lat, rec = [], []
+                        for q, g in zip(qvecs, gt, strict=True):
+                            ms, rows = timed(
+                                conn,
+                                f"SELECT id FROM (SELECT id, embedding FROM chunks {where}"
+                                f" ORDER BY {order} LIMIT 10) s ORDER BY embedding <=> %s",
+                                (q, q),
+                            )
+                            lat.append(ms)
+                            rec.append(len({r[0] for r in rows} & g) / max(1, len(g)))
+                        conn.execute("RESET hnsw.iterative_scan")
+                        row[label] = {
+                            "p50": pct(lat, 0.5),
+                            "p95": pct(lat, 0.95),
+                            "recall10": statistics.fmean(rec),
+                        }
+                    hyb = []
+                    for q, t in zip(qvecs, qtexts, strict=True):
+                        params = {
+                            "qtext": t,
+                            "qvec": q,
+                            "n": 20,
+                            "k": 5,
+                            "rrf_k": RRF_K,
+                            "max_df": MAX_DF,
+                        }
+                        sql = (
+                            _HYBRID_SQL
+                            if kind == "vector"
+                            else _HYBRID_SQL.replace(
+                                "ORDER BY embedding <=> %(qvec)s",
+                                f"ORDER BY embedding::halfvec({DIM}) <=> %(qvec)s::halfvec({DIM})",
+                            )
+                        )
+                        hyb.append(timed(conn, sql, params)[0])
+                    row["hybrid"] = {"p50": pct(hyb, 0.5), "p95": pct(hyb, 0.95)}
+                    conn.commit()
+                    row["pg_rss_mb"] = pg_rss(conn)
+                    result["variants"].append(row)
+                    print(
+                        f"  ef_search {ef}: vector p50 {row['vector']['p50']:.1f} p95"
+                        f" {row['vector']['p95']:.1f} ms recall@10 {row['vector']['recall10']:.3f}"
+                        f" | filtered p50 {row['filtered']['p50']:.1f} ms recall@10"
+                        f" {row['filtered']['recall10']:.3f}"
+                        f" | hybrid p50 {row['hybrid']['p50']:.1f}"
+                        f" p95 {row['hybrid']['p95']:.1f} ms | PostgreSQL RSS"
+                        f" {row['pg_rss_mb']:.0f} MB",
+                        flush=True,
+                    )
+                conn.execute("RESET hnsw.ef_search")
+                plan = conn.execute(
+                    "EXPLAIN (ANALYZE, BUFFERS) " + _HYBRID_SQL,
+                    {
+                        "qtext": qtexts[0],
+                        "qvec": qvecs[0],
+                        "n": 20,
+                        "k": 5,
+                        "rrf_k": RRF_K,
+                        "max_df": MAX_DF,
+                    },
+                ).fetchall()
+                conn.commit()
+                (
+                    out_dir / f"explain-hybrid-{args.rows}-{variant.replace(':', '-')}.txt"
+                ).write_text("\n".join(r[0] for r in plan) + "\n")
+    finally:
+        server.stop()
+    path = out_dir / f"scale-{args.rows}.json"
+    path.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
