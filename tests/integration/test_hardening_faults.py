@@ -26,8 +26,8 @@ QUESTION = {"question": "What is the annual learning allowance for AI engineers?
 
 
 @pytest.fixture(scope="module")
-def own_settings(settings, tmp_path_factory):
-    return scratch_settings(settings, tmp_path_factory.mktemp("faults"))
+def own_settings(base_settings, tmp_path_factory):
+    return scratch_settings(base_settings, tmp_path_factory.mktemp("faults"))
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ pytestmark = embedded_only
 MB = 1 << 20
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def hardened(settings, services) -> Iterator[str]:
     with HardenedServer(create_app(settings, services), settings) as live:
         yield live.url
