@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import abc
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,26 +51,6 @@ class AskResult:
     conversation_id: str | None = None  # asked in a conversation: its id
     standalone_question: str | None = None  # ... and the question as searched
     rewrite: str | None = None  # ... by which follow-up rule (analysis.followup)
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body of /v1/ask (and of the stream's final `done` event)."""
-        return {
-            "answer": self.answer,
-            "answerable": self.answerable,
-            "citations": [c.__dict__ for c in self.citations],
-            "usage": self.usage,
-            "provider": self.provider,
-            "model": self.model,
-            "reason": self.reason,
-            "confidence": round(self.evidence.decision.score, 4) if self.evidence else None,
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-            "trace_id": self.trace_id,
-            "verification": self.verification,
-            "cost_usd": self.cost_usd,
-            "conversation_id": self.conversation_id,
-            "standalone_question": self.standalone_question,
-            "rewrite": self.rewrite,
-        }
 
 
 LLM_PASSAGES = 8
@@ -141,7 +122,7 @@ class RagPipeline:
                     for c in retrieval.candidates
                 ]
             )
-        analysis = analyze(shape, retrieval.terms)
+        analysis = analyze(shape, retrieval.terms, evidence=[c.text for c in retrieval.candidates])
         timings["retrieve"] = _ms(t0)
         timings.update({f"retrieve_{stage}": ms for stage, ms in retrieval.timings_ms.items()})
         t0 = time.perf_counter()
@@ -293,6 +274,69 @@ class RagPipeline:
             result.standalone_question = searched
             result.rewrite = "standalone" if searched == asked else "followup"
 
+    def flow(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        provider: str | None = None,
+        conversation: Conversation | None = None,
+        slot: Any = None,
+    ) -> Flow:
+        """The ask path, written once: validate → stand-alone question → retrieve and rank →
+        gate → generate → verify. Yields the events a client sees (`citations`, `delta`...,
+        `done` with the AskResult) and, when the generator is to be called, one
+        `GenerateCall` whose `Generated` the driver sends back: `ask`, `ask_stream` and
+        `ask_stream_async` differ only in how they call the generator (whole, streamed, or
+        awaited on the event loop) and in where the other steps run."""
+        asked = validate_question(question, self.max_question_chars)
+        gen = self.generator(provider)
+        searched = self.standalone(asked, conversation, gen, slot)
+        t_start = time.perf_counter()
+        ev = self.gather(searched, top_k or self.passages_for(gen))
+        if (stop := self.calls_generator(ev, gen)) is not None:
+            result = self._abstain(ev, gen.name, None, stop)
+            yield "citations", []
+            yield "delta", result.answer
+        else:
+            yield "citations", offered(ev.passages)
+            t0 = time.perf_counter()
+            generated = yield GenerateCall(gen, searched, ev.passages, generator_inputs(gen, ev))
+            if generated is None:
+                raise RuntimeError("the ask flow's driver sent no draft back")
+            result = self.finish(ev, gen, generated.draft, t0)
+            if not generated.streamed:  # a structured reply (JSON) is shown once verified
+                yield "delta", result.answer
+        result.timings_ms["total"] = _ms(t_start)
+        self.tracer.decision(result.answerable, result.reason)
+        self.in_conversation(result, conversation, asked, searched)
+        yield "done", result
+
+    def _generate(
+        self, call: GenerateCall, *, stream: bool
+    ) -> abc.Generator[Event, None, Generated]:
+        """The generator called in this thread: whole (`ask`) or streamed (`ask_stream`)."""
+        collected = DraftCollector()
+        with self.tracer.generation(call.gen.name, call.passages) as span:
+            if stream:
+                for item in call.gen.stream(call.question, call.passages, **call.inputs):
+                    if (delta := collected.take(item)) is not None:
+                        yield "delta", delta
+            else:
+                collected.take(call.gen.generate(call.question, call.passages, **call.inputs))
+            if collected.draft is not None:
+                span.update(**traced(collected.draft))
+        return collected.generated()
+
+    def _drive(self, flow: Flow, *, stream: bool) -> Iterator[Event]:
+        reply: Generated | None = None
+        while (step := advance(flow, reply)) is not None:
+            reply = None
+            if isinstance(step, GenerateCall):
+                reply = yield from self._generate(step, stream=stream)
+            else:
+                yield step
+
     def ask(
         self,
         question: str,
@@ -301,23 +345,12 @@ class RagPipeline:
         provider: str | None = None,
         conversation: Conversation | None = None,
     ) -> AskResult:
-        asked = validate_question(question, self.max_question_chars)
-        gen = self.generator(provider)
-        question = self.standalone(asked, conversation, gen)
-        t_start = time.perf_counter()
-        ev = self.gather(question, top_k or self.passages_for(gen))
-        if (stop := self.calls_generator(ev, gen)) is not None:
-            result = self._abstain(ev, gen.name, None, stop)
-        else:
-            t0 = time.perf_counter()
-            with self.tracer.generation(gen.name, ev.passages) as span:
-                draft = gen.generate(question, ev.passages, **generator_inputs(gen, ev))
-                span.update(**traced(draft))
-            result = self.finish(ev, gen, draft, t0)
-        result.timings_ms["total"] = _ms(t_start)
-        self.tracer.decision(result.answerable, result.reason)
-        self.in_conversation(result, conversation, asked, question)
-        return result
+        """The flow with the generator called whole; its `done` event's result."""
+        flow = self.flow(question, top_k=top_k, provider=provider, conversation=conversation)
+        for name, item in self._drive(flow, stream=False):
+            if name == "done":
+                return item
+        raise RuntimeError("the ask flow ended without a result")
 
     def ask_stream(
         self,
@@ -326,40 +359,10 @@ class RagPipeline:
         top_k: int | None = None,
         provider: str | None = None,
         conversation: Conversation | None = None,
-    ) -> Iterator[tuple[str, Any]]:
+    ) -> Iterator[Event]:
         """Events: ('citations', passages offered), ('delta', text)..., ('done', AskResult)."""
-        asked = validate_question(question, self.max_question_chars)
-        gen = self.generator(provider)
-        question = self.standalone(asked, conversation, gen)
-        t_start = time.perf_counter()
-        ev = self.gather(question, top_k or self.passages_for(gen))
-        if (stop := self.calls_generator(ev, gen)) is not None:
-            result = self._abstain(ev, gen.name, None, stop)
-            yield "citations", []
-            yield "delta", result.answer
-        else:
-            yield "citations", offered(ev.passages)
-            t0 = time.perf_counter()
-            draft: Draft | None = None
-            streamed = False
-            with self.tracer.generation(gen.name, ev.passages) as span:
-                for item in gen.stream(question, ev.passages, **generator_inputs(gen, ev)):
-                    if isinstance(item, Draft):
-                        draft = item
-                    else:
-                        streamed = True
-                        yield "delta", item
-                if draft is not None:
-                    span.update(**traced(draft))
-            if draft is None:
-                draft = Draft(text="", citations=[], abstained=True)
-            result = self.finish(ev, gen, draft, t0)
-            if not streamed:  # a structured reply (JSON) is shown once verified
-                yield "delta", result.answer
-        result.timings_ms["total"] = _ms(t_start)
-        self.tracer.decision(result.answerable, result.reason)
-        self.in_conversation(result, conversation, asked, question)
-        yield "done", result
+        flow = self.flow(question, top_k=top_k, provider=provider, conversation=conversation)
+        return self._drive(flow, stream=True)
 
     async def ask_stream_async(
         self,
@@ -369,55 +372,106 @@ class RagPipeline:
         provider: str | None = None,
         slot: Any = None,
         conversation: Conversation | None = None,
-    ) -> AsyncIterator[tuple[str, Any]]:
-        """`ask_stream` for the event loop. An LLM is awaited on its async client, so closing
-        this iterator (the HTTP client went away) cancels the upstream call. `slot` is an
+    ) -> AsyncIterator[Event]:
+        """`ask_stream` for the event loop: the flow's steps run in a worker thread (they read
+        the database and use the CPU); an LLM is awaited on its async client, so closing this
+        iterator (the HTTP client went away) cancels the upstream call. `slot` is an
         upstream-call slot the caller reserved (RAG_LLM_MAX_CONCURRENCY)."""
-        asked = validate_question(question, self.max_question_chars)
-        gen = self.generator(provider)
-        astream = getattr(gen, "astream", None)
-        if astream is None:  # no I/O to cancel (extractive): the synchronous steps, in a thread
-            events = await anyio.to_thread.run_sync(
-                lambda: list(
-                    self.ask_stream(
-                        asked, top_k=top_k, provider=provider, conversation=conversation
+        flow = self.flow(
+            question, top_k=top_k, provider=provider, conversation=conversation, slot=slot
+        )
+        reply: Generated | None = None
+        try:
+            while (step := await anyio.to_thread.run_sync(advance, flow, reply)) is not None:
+                reply = None
+                if not isinstance(step, GenerateCall):
+                    yield step
+                    continue
+                astream = getattr(step.gen, "astream", None)
+                if astream is None:  # no I/O to cancel (extractive): streamed in a thread
+                    deltas, reply = await anyio.to_thread.run_sync(
+                        drain, self._generate(step, stream=True)
                     )
-                )
-            )
-            for event in events:
-                yield event
-            return
-        question = await anyio.to_thread.run_sync(self.standalone, asked, conversation, gen, slot)
-        t_start = time.perf_counter()
-        ev = await anyio.to_thread.run_sync(self.gather, question, top_k or self.passages_for(gen))
-        if (stop := self.calls_generator(ev, gen)) is not None:
-            result = self._abstain(ev, gen.name, None, stop)
-            yield "citations", []
-            yield "delta", result.answer
-        else:
-            yield "citations", offered(ev.passages)
-            t0 = time.perf_counter()
-            draft: Draft | None = None
-            streamed = False
-            with self.tracer.generation(gen.name, ev.passages) as span:
-                async for item in astream(
-                    question, ev.passages, slot=slot, **generator_inputs(gen, ev)
-                ):
-                    if isinstance(item, Draft):
-                        draft = item
-                    else:
-                        streamed = True
-                        yield "delta", item
-                if draft is not None:
-                    span.update(**traced(draft))
-            draft = draft or Draft(text="", citations=[], abstained=True)
-            result = await anyio.to_thread.run_sync(self.finish, ev, gen, draft, t0)
-            if not streamed:
-                yield "delta", result.answer
-        result.timings_ms["total"] = _ms(t_start)
-        self.tracer.decision(result.answerable, result.reason)
-        self.in_conversation(result, conversation, asked, question)
-        yield "done", result
+                    for event in deltas:
+                        yield event
+                    continue
+                collected = DraftCollector()
+                with self.tracer.generation(step.gen.name, step.passages) as span:
+                    async for item in astream(
+                        step.question, step.passages, slot=slot, **step.inputs
+                    ):
+                        if (delta := collected.take(item)) is not None:
+                            yield "delta", delta
+                    if collected.draft is not None:
+                        span.update(**traced(collected.draft))
+                reply = collected.generated()
+        finally:
+            flow.close()
+
+
+Event = tuple[str, Any]
+
+
+@dataclass
+class GenerateCall:
+    """The flow's request to its driver: call this generator on these passages."""
+
+    gen: Generator
+    question: str
+    passages: list[Passage]
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Generated:
+    """The driver's answer to a GenerateCall: the draft, and whether its text was already
+    sent as deltas (a structured reply is not: its verified answer is sent once)."""
+
+    draft: Draft
+    streamed: bool
+
+
+Flow = abc.Generator[Event | GenerateCall, Generated | None, None]
+
+
+class DraftCollector:
+    """Reads a generator's stream: text pieces are deltas to pass on, a Draft is the end."""
+
+    def __init__(self) -> None:
+        self.draft: Draft | None = None
+        self.streamed = False
+
+    def take(self, item: str | Draft) -> str | None:
+        """The delta to pass on, or None when `item` is the final Draft."""
+        if isinstance(item, Draft):
+            self.draft = item
+            return None
+        self.streamed = True
+        return item
+
+    def generated(self) -> Generated:
+        """A stream that ended without a Draft is an abstention."""
+        draft = self.draft or Draft(text="", citations=[], abstained=True)
+        return Generated(draft, self.streamed)
+
+
+def advance(flow: Flow, reply: Generated | None) -> Event | GenerateCall | None:
+    """The flow's next step (None when it has finished); a function so that a worker thread
+    can run it (StopIteration cannot cross `await`)."""
+    try:
+        return flow.send(reply)
+    except StopIteration:
+        return None
+
+
+def drain(steps: abc.Generator[Event, None, Generated]) -> tuple[list[Event], Generated]:
+    """Run a generation to its end: the events it yielded and what it returned."""
+    events: list[Event] = []
+    while True:
+        try:
+            events.append(next(steps))
+        except StopIteration as stop:
+            return events, stop.value
 
 
 def offered(passages: list[Passage]) -> list[dict[str, Any]]:

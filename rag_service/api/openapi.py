@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from rag_service.api.schemas import ErrorBody
+from rag_service.core import plugins
 from rag_service.core.config import Settings
 from rag_service.core.inputs import KEY_PATTERN, MAX_KEY_CHARS, TEXT_PATTERN, UUID_PATTERN
 
@@ -56,12 +57,13 @@ def _statuses(path: str, method: str, keys: bool) -> list[int]:
 
 
 def configured_providers(settings: Settings) -> list[str]:
-    """The generators `build_generators` makes from these settings."""
+    """The generators `build_generators` makes from these settings: the extractive one, the
+    configured built-in LLM providers, and any other registered plug-in (whether it answers
+    depends on its own settings, which only it can tell)."""
+    builtin = {"extractive", *settings.llm_providers}
     names = ["extractive"]
-    if settings.openai_api_key or settings.openai_base_url:
-        names.append("openai")
-    if settings.anthropic_api_key or settings.anthropic_base_url:
-        names.append("anthropic")
+    names += [n for n, p in settings.llm_providers.items() if p.configured]
+    names += sorted(set(plugins.registered(plugins.GENERATORS)) - builtin)
     return names
 
 

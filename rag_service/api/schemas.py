@@ -15,6 +15,7 @@ from pydantic import (
 
 from rag_service.core.errors import InvalidInput
 from rag_service.core.inputs import check_text
+from rag_service.pipeline import AskResult
 
 
 def _json_integer(v: object) -> object:
@@ -108,6 +109,28 @@ class AskResponse(BaseModel):
         None, description="The question as searched: a follow-up rewritten to stand alone."
     )
     rewrite: str | None = Field(None, description="`followup` when the question was rewritten.")
+
+
+def ask_body(result: AskResult) -> dict[str, Any]:
+    """An AskResult as the JSON body of /v1/ask (and of the stream's final `done` event): the
+    HTTP mapping lives here, not in the pipeline."""
+    return {
+        "answer": result.answer,
+        "answerable": result.answerable,
+        "citations": [c.__dict__ for c in result.citations],
+        "usage": result.usage,
+        "provider": result.provider,
+        "model": result.model,
+        "reason": result.reason,
+        "confidence": round(result.evidence.decision.score, 4) if result.evidence else None,
+        "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+        "trace_id": result.trace_id,
+        "verification": result.verification,
+        "cost_usd": result.cost_usd,
+        "conversation_id": result.conversation_id,
+        "standalone_question": result.standalone_question,
+        "rewrite": result.rewrite,
+    }
 
 
 class UnitOut(BaseModel):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +22,25 @@ def default_data_dir() -> Path:
     """The per-user data directory (e.g. ~/.local/share/rag-service on Linux): not the working
     directory, so the index does not depend on where `rag-serve` was started."""
     return Path(platformdirs.user_data_dir("rag-service", appauthor=False))
+
+
+class LLMProviderSettings(BaseModel):
+    """How to reach one LLM provider: the nested model `Settings.llm_providers` holds per
+    provider, so code reads `settings.llm_providers["openai"].api_key` instead of composing
+    attribute names. The environment variables stay flat (OPENAI_API_KEY, RAG_OPENAI_MODEL...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    # how the provider is asked to cite: auto, text, json (OpenAI), native (Anthropic)
+    output: str = "auto"
+
+    @property
+    def configured(self) -> bool:
+        """A key or an endpoint (a local OpenAI-compatible server may need no key)."""
+        return bool(self.api_key or self.base_url)
 
 
 class Settings(BaseSettings):
@@ -169,8 +188,10 @@ class Settings(BaseSettings):
     langfuse_flush_interval_s: float = Field(1.0, alias="LANGFUSE_FLUSH_INTERVAL", gt=0)
     langfuse_environment: str | None = Field(None, alias="LANGFUSE_TRACING_ENVIRONMENT")
 
-    # Plug-in point that lets the API ingest uploads without importing the ingestion package.
-    ingestor: str = Field("ingestion.writer:build_ingestor", alias="RAG_INGESTOR")
+    # Plug-in point that lets the API ingest uploads without importing the ingestion package:
+    # the name of an entry point in the `rag_service.ingestors` group (`default` is
+    # ingestion's writer), or a `module:function` path.
+    ingestor: str = Field("default", alias="RAG_INGESTOR")
 
     @field_validator(
         "db_prepare_threshold", "embedding_dim", "abstain_threshold", "max_in_flight", mode="before"
@@ -211,17 +232,30 @@ class Settings(BaseSettings):
             return self.max_in_flight
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         limit = 2 * (cpus or 1)
-        llm = (
-            self.openai_api_key
-            or self.openai_base_url
-            or self.anthropic_api_key
-            or self.anthropic_base_url
-        )
-        if llm:
+        if any(p.configured for p in self.llm_providers.values()):
             if self.llm_max_concurrency == 0:
                 return 0
             limit += self.llm_max_concurrency
         return limit
+
+    @property
+    def llm_providers(self) -> dict[str, LLMProviderSettings]:
+        """Each built-in LLM provider's settings as one nested model, read from its flat
+        environment variables (which stay the interface)."""
+        return {
+            "openai": LLMProviderSettings(
+                model=self.openai_model,
+                api_key=self.openai_api_key,
+                base_url=self.openai_base_url,
+                output=self.openai_output,
+            ),
+            "anthropic": LLMProviderSettings(
+                model=self.anthropic_model,
+                api_key=self.anthropic_api_key,
+                base_url=self.anthropic_base_url,
+                output=self.anthropic_output,
+            ),
+        }
 
     @property
     def pgdata(self) -> Path:

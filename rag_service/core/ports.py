@@ -1,21 +1,22 @@
 """The interface through which the API ingests uploads without importing the ingestion package.
 
-`Settings.ingestor` names a factory (`module:function`) that builds an `Ingestor`; the default is
-`ingestion.writer:build_ingestor`. rag_service depends on this protocol only.
+`Settings.ingestor` (RAG_INGESTOR) names an entry point of the `rag_service.ingestors` group, a
+factory that builds an `Ingestor`; `default` is ingestion's writer, registered in
+pyproject.toml like any plug-in. rag_service depends on this protocol only.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from rag_service.core import plugins
 
 if TYPE_CHECKING:
     from rag_service.core.config import Settings
     from rag_service.core.database import Database
-    from rag_service.retrieval.embedder import Embedder
 
 IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
 
@@ -43,7 +44,9 @@ class Ingestor(Protocol):
     def delete(self, source: str) -> bool: ...
 
 
-def load_ingestor(settings: Settings, db: Database, embedder: Embedder) -> Ingestor:
-    module_name, _, attr = settings.ingestor.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr)
-    return factory(settings, db, embedder)
+def load_ingestor(settings: Settings, db: Database, embedder: Any) -> Ingestor:
+    """The configured ingestor, built by its plug-in's factory. `embedder` is the service's
+    (rag_service.retrieval's; typed loosely so that core imports nothing above it)."""
+    factory = plugins.load(plugins.INGESTORS, settings.ingestor)
+    ingestor: Ingestor = factory(settings, db, embedder)
+    return ingestor

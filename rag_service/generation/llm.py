@@ -408,8 +408,8 @@ def upstream_error(exc: Exception, sdk: ModuleType, provider: str) -> RagError:
 
 @dataclass(frozen=True)
 class LLMConfig:
-    """How to call one provider, read from the settings named after it
-    (`<provider>_model`, `<provider>_api_key`, `<provider>_base_url`, `<provider>_output`)."""
+    """How to call one provider, read from its nested settings (`Settings.llm_providers`)
+    and the settings all LLM providers share."""
 
     provider: str
     model: str
@@ -430,7 +430,8 @@ class LLMConfig:
     def for_provider(
         cls, s: Settings, provider: str, limiter: UpstreamLimiter | None = None
     ) -> LLMConfig:
-        key = getattr(s, f"{provider}_api_key")
+        mine = s.llm_providers[provider]
+        key = mine.api_key
         prices = (
             (s.llm_price_input, s.llm_price_output)
             if s.llm_price_input is not None and s.llm_price_output is not None
@@ -438,15 +439,13 @@ class LLMConfig:
         )
         return cls(
             provider=provider,
-            model=s.model
-            if (s.model and s.provider == provider)
-            else getattr(s, f"{provider}_model"),
+            model=s.model if (s.model and s.provider == provider) else mine.model,
             api_key=key.get_secret_value() if key else None,
-            base_url=getattr(s, f"{provider}_base_url"),
+            base_url=mine.base_url,
             timeout_s=s.llm_timeout_s,
             max_retries=s.llm_max_retries,
             max_tokens=s.llm_max_tokens,
-            output=getattr(s, f"{provider}_output"),
+            output=mine.output,
             context_tokens=s.llm_context_tokens,
             corpus=s.corpus_description,
             prompt_file=s.system_prompt_file,

@@ -13,7 +13,7 @@ from sse_starlette import EventSourceResponse
 
 from rag_service.api.deps import PipelineDep, ServicesDep
 from rag_service.api.routes.conversations import begin_turn, record_turn
-from rag_service.api.schemas import AskRequest, AskResponse
+from rag_service.api.schemas import AskRequest, AskResponse, ask_body
 from rag_service.core.errors import InvalidInput, RagError
 from rag_service.pipeline import AskResult, validate_question
 
@@ -61,7 +61,7 @@ def ask(
     response.headers["X-Abstained"] = "false" if result.answerable else "true"
     if result.trace_id:
         response.headers["X-Trace-Id"] = result.trace_id
-    out = result.body()
+    out = ask_body(result)
     record_turn(turn, body.question, out)
     return out
 
@@ -100,7 +100,7 @@ async def ask_stream(
                         if isinstance(item, AskResult):
                             item.trace_id = trace.trace_id
                             _record(request, item)
-                            data = item.body()
+                            data = ask_body(item)
                             await run_in_threadpool(record_turn, turn, body.question, data)
                         yield {"event": name, "data": json.dumps(data, ensure_ascii=False)}
                 finally:
