@@ -309,14 +309,20 @@ def build_embedder(settings: Settings) -> Embedder:
         else Path(settings.embedding_model).expanduser()
     )
     if settings.embedding_runtime == "onnx" and model_dir.is_dir() and onnx_exportable(model_dir):
-        return OnnxEmbedder(
-            model_dir,
-            onnx_model_path(model_dir, settings.model_cache_dir),
-            name=settings.embedding_model,
-            batch_size=min(settings.embedding_batch_size, 32),
-            cache_size=settings.embedding_cache_size,
-        )
-    if settings.embedding_runtime == "onnx":
+        try:
+            onnx_path = onnx_model_path(model_dir, settings.model_cache_dir)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            # e.g. a read-only cache directory: serve on torch rather than not at all
+            log.warning("embedding model: no ONNX export (%s); using sentence-transformers", exc)
+        else:
+            return OnnxEmbedder(
+                model_dir,
+                onnx_path,
+                name=settings.embedding_model,
+                batch_size=min(settings.embedding_batch_size, 32),
+                cache_size=settings.embedding_cache_size,
+            )
+    elif settings.embedding_runtime == "onnx":
         log.info(
             "embedding model %s: not exportable to ONNX, using sentence-transformers",
             settings.embedding_model,

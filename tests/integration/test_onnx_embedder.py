@@ -90,3 +90,13 @@ def test_serving_imports_no_torch(base_settings) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.split() == ["OnnxEmbedder", "False", "False"]
+
+
+def test_no_writable_model_cache_falls_back_to_torch(base_settings, tmp_path) -> None:
+    from rag_service.retrieval.embedder import LocalEmbedder, build_embedder
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    emb = build_embedder(base_settings.model_copy(update={"model_cache_dir": blocker / "models"}))
+    assert isinstance(emb, LocalEmbedder)
+    assert emb.embed(["a question"]).shape == (1, emb.dim)
