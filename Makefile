@@ -64,7 +64,7 @@ test-unit: install
 types: install
 	$(BIN)/mypy
 
-test: install lint deploy-check browser
+test: install lint types deploy-check browser
 	$(BIN)/pytest -m unit -q $(COVERAGE) --cov-report=
 	$(BIN)/pytest -m integration -n $(TEST_WORKERS) $(COVERAGE) --cov-append \
 	  --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
@@ -77,4 +77,4 @@ bench: install
 	$(BIN)/python bench/ask.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .coverage

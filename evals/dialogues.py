@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from evals.dataset import DATASETS
 from evals.metrics import answer_matches
@@ -42,7 +43,7 @@ class TurnResult:
         return f"{self.dialogue}#{self.n}"
 
 
-def load_dialogues(path: Path = DIALOGUES) -> list[dict]:
+def load_dialogues(path: Path = DIALOGUES) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     for r in rows:
         if not r.get("turns") or not all("question" in t and "standalone" in t for t in r["turns"]):
@@ -50,7 +51,7 @@ def load_dialogues(path: Path = DIALOGUES) -> list[dict]:
     return rows
 
 
-def _ok(turn: dict, answer: str, answerable: bool) -> bool:
+def _ok(turn: dict[str, Any], answer: str, answerable: bool) -> bool:
     if turn["answerable"]:
         return answerable and answer_matches(answer, turn["expect"])
     return not answerable
@@ -58,7 +59,7 @@ def _ok(turn: dict, answer: str, answerable: bool) -> bool:
 
 def evaluate_dialogues(
     pipeline: RagPipeline,
-    dialogues: list[dict],
+    dialogues: list[dict[str, Any]],
     progress: Callable[[TurnResult], None] | None = None,
     provider: str | None = None,
 ) -> list[TurnResult]:

@@ -37,7 +37,7 @@ class GateResult:
 def make_baseline(
     outcome: dict[str, tuple[list[QuestionResult], dict[str, float]]],
     dialogues: tuple[list[Any], dict[str, float]] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """One entry per labelled set: its metrics and which questions were right; with
     `dialogues` (turn results, `dialogue_metrics`), a `dialogues` entry turn by turn."""
     sets = {
@@ -53,7 +53,7 @@ def make_baseline(
     return {"tolerances": DEFAULT_TOLERANCES, "sets": sets}
 
 
-def merged_baseline(old: dict, new: dict) -> dict:
+def merged_baseline(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """`new` over `old`: the entries of the sets this run scored replace theirs, the others
     (sets not run this time) are kept as they were."""
     return {
@@ -62,12 +62,13 @@ def merged_baseline(old: dict, new: dict) -> dict:
     }
 
 
-def load_baseline(path: Path = BASELINE) -> dict:
-    return json.loads(path.read_text())
+def load_baseline(path: Path = BASELINE) -> dict[str, Any]:
+    baseline: dict[str, Any] = json.loads(path.read_text())
+    return baseline
 
 
 def compare_set(
-    baseline: dict, name: str, summary: dict[str, float], results: list[QuestionResult]
+    baseline: dict[str, Any], name: str, summary: dict[str, float], results: list[QuestionResult]
 ) -> GateResult:
     """A set the baseline does not know fails: every set in the run must be gated."""
     entry = baseline.get("sets", {}).get(name)
@@ -77,7 +78,7 @@ def compare_set(
 
 
 def compare_dialogues(
-    baseline: dict, metrics: dict[str, float], turns: list[Any], max_gap: float = 0.03
+    baseline: dict[str, Any], metrics: dict[str, float], turns: list[Any], max_gap: float = 0.03
 ) -> GateResult:
     """The dialogue set turn by turn: no metric below the baseline's, and turn-level answer and
     abstention accuracy in conversation within `max_gap` of the same turns asked alone."""
@@ -90,7 +91,9 @@ def compare_dialogues(
     return verdict
 
 
-def compare(baseline: dict, summary: dict[str, float], results: list[QuestionResult]) -> GateResult:
+def compare(
+    baseline: dict[str, Any], summary: dict[str, float], results: list[QuestionResult]
+) -> GateResult:
     tolerances = {**DEFAULT_TOLERANCES, **baseline.get("tolerances", {})}
     regressions = []
     for name, base in baseline["metrics"].items():

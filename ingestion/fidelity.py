@@ -26,10 +26,10 @@ class Fidelity:
     source: str
     format: str = ""
     title: str = ""
-    units: Counter = field(default_factory=Counter)
+    units: Counter[str] = field(default_factory=Counter)
     whole: int = 0  # sentence/text units that read as whole sentences
     fragments: int = 0
-    dropped: Counter = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
     error: str = ""
 
     @property

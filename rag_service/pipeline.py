@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import abc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -348,7 +348,7 @@ class RagPipeline:
         """The flow with the generator called whole; its `done` event's result."""
         flow = self.flow(question, top_k=top_k, provider=provider, conversation=conversation)
         for name, item in self._drive(flow, stream=False):
-            if name == "done":
+            if name == "done" and isinstance(item, AskResult):
                 return item
         raise RuntimeError("the ask flow ended without a result")
 
@@ -372,7 +372,7 @@ class RagPipeline:
         provider: str | None = None,
         slot: Any = None,
         conversation: Conversation | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """`ask_stream` for the event loop: the flow's steps run in a worker thread (they read
         the database and use the CPU); an LLM is awaited on its async client, so closing this
         iterator (the HTTP client went away) cancels the upstream call. `slot` is an

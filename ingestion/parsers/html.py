@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Any
 
 import lxml.html
 from lxml import etree
@@ -114,7 +115,7 @@ def _text_len(el: etree._Element) -> int:
 class _Cleaner:
     def __init__(self, protect: etree._Element | None) -> None:
         self.protect = protect
-        self.dropped: Counter = Counter()
+        self.dropped: Counter[str] = Counter()
 
     def _protected(self, el: etree._Element) -> bool:
         """The main content and the elements holding it are never boilerplate."""
@@ -411,7 +412,7 @@ def parse_html(data: bytes | str) -> ParsedText:
     walker = _Walker()
     walker.walk(root)
     walker.b.flush()
-    meta: dict = {}
+    meta: dict[str, Any] = {}
     if title_source:
         meta["title_source"] = title_source
     lang = doc.get("lang")

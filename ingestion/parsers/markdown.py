@@ -16,6 +16,7 @@ import bisect
 import re
 import tomllib
 from collections import Counter
+from typing import Any
 
 import yaml
 from markdown_it import MarkdownIt
@@ -52,7 +53,7 @@ def _blank(s: str) -> str:
 class _Masker:
     def __init__(self, text: str) -> None:
         self.chars = list(text)
-        self.dropped: Counter = Counter()
+        self.dropped: Counter[str] = Counter()
 
     def mask(self, start: int, end: int, reason: str) -> None:
         for i in range(start, end):
@@ -65,7 +66,7 @@ class _Masker:
         return "".join(self.chars)
 
 
-def _front_matter(text: str, masker: _Masker) -> dict:
+def _front_matter(text: str, masker: _Masker) -> dict[str, Any]:
     for pattern, load in ((_YAML_FRONT, yaml.safe_load), (_TOML_FRONT, tomllib.loads)):
         m = pattern.match(text)
         if not m:

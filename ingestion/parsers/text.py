@@ -26,6 +26,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ingestion.parsers.types import Block, Mapped, ParsedText, collapse, has_letters, row_display
 
@@ -251,7 +252,7 @@ class _TextParser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.blocks: list[Block] = []
-        self.dropped: Counter = Counter()
+        self.dropped: Counter[str] = Counter()
 
     # -- tables ---------------------------------------------------------------------------
     def _flat_row(self, ln: _Line) -> Block | None:
@@ -469,7 +470,9 @@ class _TextParser:
                 )
             i = j
 
-    def _definition(self, term: _Line, body: list[_Line], split: re.Match | None = None) -> None:
+    def _definition(
+        self, term: _Line, body: list[_Line], split: re.Match[str] | None = None
+    ) -> None:
         m = Mapped()
         term_end = term.start + len(split["term"]) if split else term.end
         m.add_source(self.text, term.start, term_end)
@@ -552,7 +555,7 @@ def parse_text(text: str, title: str = "") -> ParsedText:
                 groups[-1].append(ln)
             prev_n = ln.n
         parser.wrapped(groups, width)
-    meta: dict = {"wrapped": width is not None}
+    meta: dict[str, Any] = {"wrapped": width is not None}
     if width:
         meta["wrap_width"] = width
         if not title and (centred := _centred_title(parser.blocks, lines, width)):

@@ -15,6 +15,7 @@ import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 BLOCK_KINDS = ("heading", "paragraph", "item", "row", "header", "code")
 
@@ -149,9 +150,9 @@ class ParsedText:
     text: str
     title: str
     blocks: list[Block]
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
     # lines or pieces left out of the blocks, by reason: furniture, toc, nav, residue, markup
-    dropped: Counter = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
     format: str = "text"
 
 

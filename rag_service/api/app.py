@@ -69,7 +69,8 @@ def error_response(exc: RagError, request_id: str | None = None) -> JSONResponse
 
 
 def _request_id(scope: Scope) -> str | None:
-    return scope.get("state", {}).get("request_id")
+    request_id: str | None = scope.get("state", {}).get("request_id")
+    return request_id
 
 
 def install_error_handlers(app: FastAPI) -> None:

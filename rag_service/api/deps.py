@@ -28,7 +28,8 @@ def get_pipeline(services: Annotated[Services, Depends(get_services)]) -> RagPip
 def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with (tests give an app other limits than its
     shared services')."""
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -31,7 +31,7 @@ MIGRATION_LOCK_KEY = 7_310_411_202
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) of every migration shipped with the package, in order."""
     folder = resources.files("rag_service.core") / "migrations"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 
@@ -179,6 +179,8 @@ class Database:
             conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(statement_ms),))
             conn.commit()
 
+        if self.url is None:
+            raise DatabaseUnavailable("database is not open")
         return ConnectionPool(
             self.url,
             min_size=1,

@@ -109,7 +109,7 @@ def postmaster_running(pgdata: Path) -> bool:
     if info is None or not info.is_running():
         return False
     try:
-        return info.process.status() != psutil.STATUS_ZOMBIE
+        return bool(info.process.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 

@@ -41,7 +41,7 @@ class JobOut(BaseModel):
     updated_at: datetime
 
 
-def _out(row: tuple) -> JobOut:
+def _out(row: tuple[Any, ...]) -> JobOut:
     keys = ("id", "source", "status", "outcome", "error", "created_at", "updated_at")
     data = dict(zip(keys, row, strict=True))
     data["id"] = str(data["id"])

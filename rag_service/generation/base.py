@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rag_service.retrieval.search import UnitHit
+from rag_service.retrieval.types import UnitHit
 
 if TYPE_CHECKING:
     from rag_service.generation.citations import Reply
