@@ -72,6 +72,7 @@ class _Line:
     in_figure: bool = False  # near a page's vector graphics: a chart's labels
     column: int = 0  # 1 for the right column of a two-column page (slides)
     right: float = 0.0  # the right edge of the text column the line sits in
+    landscape: bool = False  # on a page wider than tall: a slide
 
     @property
     def edge(self) -> bool:
@@ -186,7 +187,7 @@ def _read(pdf) -> tuple[list[_Line], list[_Table], dict]:
                 page_lines.append(
                     _Line(
                         n, text, top, bottom, x0, x1, size, bold, float(page.height), mono,
-                        in_figure,
+                        in_figure, landscape=float(page.width) > float(page.height),
                     )
                 )  # fmt: skip
         _assign_columns(page_lines, split_x)
@@ -195,6 +196,7 @@ def _read(pdf) -> tuple[list[_Line], list[_Table], dict]:
     return lines, tables, meta
 
 
+SLIDE_ITEM_CHARS = 40  # a slide's line up to this long, without end punctuation, is an item
 CELL_GAP = 0.6  # inside a table, a gap this many font sizes wide separates cells
 COLUMN_GAP = 1.5  # a gap between characters this many times the font size splits a line
 
@@ -434,7 +436,8 @@ def _paragraphs(lines: list[_Line], tables: list[_Table]) -> list[_Para]:
 
 def _lists(paras: list[_Para]) -> list[_Para]:
     """Runs of short paragraphs without end punctuation starting at about the same x (a
-    slide's bullets and sub-bullets, whose markers are drawn, not written) are list items."""
+    slide's bullets and sub-bullets, whose markers are drawn, not written) are list items; on
+    a slide (a landscape page) such a paragraph is an item even alone."""
 
     def listy(p: _Para) -> bool:
         return (
@@ -443,6 +446,20 @@ def _lists(paras: list[_Para]) -> list[_Para]:
             and not re.search(r"[.!?]$", p.lines[-1].text)
         )
 
+    # on a slide, a stack of short lines none of which ends a sentence is one item a line
+    split: list[_Para] = []
+    for p in paras:
+        if (
+            p.kind == "paragraph"
+            and len(p.lines) > 2
+            and p.lines[0].landscape
+            and all(len(ln.text) <= SLIDE_ITEM_CHARS for ln in p.lines)
+            and not any(re.search(r"[.!?,;]$", ln.text) for ln in p.lines)
+        ):
+            split.extend(_Para("item", [ln]) for ln in p.lines)
+        else:
+            split.append(p)
+    paras = split
     i = 0
     while i < len(paras):
         j = i
@@ -455,7 +472,7 @@ def _lists(paras: list[_Para]) -> list[_Para]:
             and abs(paras[j + 1].lines[0].x0 - paras[i].lines[0].x0) <= 4 * paras[i].lines[0].size
         ):
             j += 1
-        if j > i:
+        if j > i or (listy(paras[i]) and paras[i].lines[0].landscape):
             for p in paras[i : j + 1]:
                 p.kind = "item"
         i = j + 1

@@ -14,7 +14,8 @@ from ingestion.fidelity import measure_paths
 from ingestion.loaders import load_document
 
 ROOT = Path(__file__).resolve().parents[2]
-CEILINGS = {"html": 0.06, "markdown": 0.04, "pdf": 0.10, "rfc": 0.05, "rst": 0.05}
+# issue 17: at least 95% of answer units are whole sentences, items or table rows
+CEILINGS = {"html": 0.05, "markdown": 0.05, "pdf": 0.05, "rfc": 0.05, "rst": 0.05}
 
 
 @pytest.mark.parametrize(("corpus", "ceiling"), sorted(CEILINGS.items()))

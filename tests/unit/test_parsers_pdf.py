@@ -157,3 +157,27 @@ def test_a_line_of_prose_ending_in_a_monospaced_url_stays_in_its_paragraph() -> 
         "Yee TW (2008). VGAM: Vector Generalized Linear and Additive Models. R package version"
         " 0.7-7, URL http://cran.example.org/package=VGAM."
     ]
+
+
+def test_a_slides_short_lines_are_items_alone_or_stacked() -> None:
+    pdf = FPDF(orientation="landscape")
+    pdf.add_page()
+    pdf.set_font("helvetica", "B", 24)
+    pdf.set_xy(20, 15)
+    pdf.cell(0, 12, "Plugins")
+    pdf.set_font("helvetica", size=16)
+    for k, name in enumerate(("bacula (server)", "couchpotato", "gamez", "maraschino")):
+        pdf.set_xy(20, 40 + 8 * k)
+        pdf.cell(0, 8, name)
+    pdf.set_xy(20, 110)
+    pdf.cell(0, 8, "Runs on FreeBSD")
+    doc, chunks = load("deck.pdf", bytes(pdf.output()))
+    assert_offsets(doc, chunks)
+    units = [(u.kind, u.display) for c in chunks for u in c.units if u.kind != "heading"]
+    assert units == [
+        ("item", "bacula (server)"),
+        ("item", "couchpotato"),
+        ("item", "gamez"),
+        ("item", "maraschino"),
+        ("item", "Runs on FreeBSD"),
+    ]
