@@ -216,7 +216,10 @@ UNIT_DIR = Path(__file__).resolve().parent / "unit"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark by directory: tests/unit is `unit`, everything else `integration`."""
+    """Mark by directory: tests/unit is `unit`, everything else `integration`. A unit test
+    that asks for the database is refused at collection (`make test-unit` needs no server)."""
     for item in items:
         unit = UNIT_DIR in Path(str(item.path)).parents
         item.add_marker(pytest.mark.unit if unit else pytest.mark.integration)
+        if unit and "template_url" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid}: a unit test uses the database")
