@@ -80,12 +80,14 @@ def test_rag_ingest_report_needs_no_database(tmp_path) -> None:
 
     from ingestion.cli import app
 
-    (tmp_path / "guide.md").write_text(
+    docs = tmp_path / "docs"  # keys carry the folder's name: docs/guide.md
+    docs.mkdir()
+    (docs / "guide.md").write_text(
         "---\ntitle: Guide\n---\n# Guide\n\nThe limit is ten requests a second.\n\n"
         "wrapped continuation of a line that\n"
     )
-    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
-    result = CliRunner().invoke(app, ["--report", str(tmp_path)])
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    result = CliRunner().invoke(app, ["--report", str(docs)])
     assert result.exit_code == 1  # one file could not be read
     out = result.output
     assert "guide.md" in out and "markdown" in out and "broken.pdf" in out
