@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 EMBED_GROUP_TEXTS = 2048
 # Bump when chunking, units or embedding inputs change: documents indexed by another version
 # are re-indexed even though their bytes did not change.
-INDEX_VERSION = 5
+INDEX_VERSION = 6  # 6: PDF tables read by column, slide items, table captions searched
 
 
 def _json_safe(value: object) -> object:
