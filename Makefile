@@ -32,10 +32,12 @@ lint: install
 	$(BIN)/ruff format --check .
 
 # No Docker engine here: lint the Dockerfile and validate the compose file against the
-# compose-spec schema (plus `docker-compose config` when Debian's docker-compose is installed).
+# compose-spec schema (plus `docker-compose config` when Debian's docker-compose is installed),
+# and the users' eval workflow against GitHub's workflow schema.
 deploy-check: install
 	$(BIN)/hadolint docker/Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/eval.yml
 	@if command -v docker-compose >/dev/null; then \
 	  docker-compose --env-file .env.example config -q && echo "docker-compose config: ok"; \
 	else echo "docker-compose not installed: schema check only"; fi

@@ -15,7 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from evals import gate as gating
+from evals.ci import junit_xml, summary_markdown, write_summary
 from evals.dataset import load_dataset
+from evals.langfuse_runs import langfuse_configured, record_dataset_runs
 from evals.llm_standin import StandinLLM, wrong_figures_shipped
 from evals.metrics import summarize
 from evals.ragas_metrics import JudgeConfig, RagasScorer
@@ -83,6 +85,21 @@ def run(
             "(gated against the baseline's `dialogues` entry).",
         ),
     ] = True,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write JUnit XML here: a test case per question and per gated metric"
+            " (with --gate a question fails only when it flipped from right to wrong)."
+        ),
+    ] = None,
+    summary_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--summary",
+            help="Also write a short Markdown summary here; it is appended to"
+            " $GITHUB_STEP_SUMMARY whenever that is set.",
+        ),
+    ] = None,
 ) -> None:
     """Run every question through the pipeline in-process; print, write reports, gate.
 
@@ -91,6 +108,10 @@ def run(
     own documents would be. `--dataset` instead asks ad-hoc sets of the service's own index.
     With the bundled set, the dialogues (`evals/datasets/dialogues.jsonl`, about the bundled
     corpus) are asked too, each turn in its conversation and in its stand-alone form alone.
+    When Langfuse is configured, each set's results are also recorded as a run on a Langfuse
+    dataset (`rag-eval/<set>`) with every question's scores and the set's metrics.
+
+    Exit status: 0 passed, 1 a gated metric regressed, 2 usage or database errors.
     """
     configure_logging(get_settings().log_level, quiet=True)
     settings = get_settings()
@@ -155,14 +176,18 @@ def run(
         meta["dialogues"] = dialogues[1]
     gate_lines: list[str] = []
     failed = False
+    verdicts: dict[str, gating.GateResult] | None = None
     if gate and not update_baseline:
         known = gating.load_baseline(baseline)
-        for set_name, (results, summary) in outcome.items():
-            verdict = gating.compare_set(known, set_name, summary, results)
+        verdicts = {}
+        for set_name, (results, set_summary) in outcome.items():
+            verdict = gating.compare_set(known, set_name, set_summary, results)
+            verdicts[set_name] = verdict
             failed |= not verdict.passed
             gate_lines += [f"{set_name}: {line}" for line in verdict.lines()]
         if dialogues is not None:
             verdict = gating.compare_dialogues(known, dialogues[1], dialogues[0])
+            verdicts[gating.DIALOGUES] = verdict
             failed |= not verdict.passed
             gate_lines += [f"{gating.DIALOGUES}: {line}" for line in verdict.lines()]
         for line in gate_lines:
@@ -178,6 +203,27 @@ def run(
     write_json(out / "report.json", meta, outcome)
     write_markdown(out / "report.md", meta, outcome, gate_lines)
     console.print(f"reports: {out / 'report.json'}, {out / 'report.md'}")
+    ci_outcome: dict[str, tuple[list, dict[str, float]]] = dict(outcome)
+    if dialogues is not None:
+        ci_outcome[gating.DIALOGUES] = dialogues
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(junit_xml(name, ci_outcome, verdicts), encoding="utf-8")
+        console.print(f"JUnit XML: {junit}")
+    if summary_path is not None or os.environ.get("GITHUB_STEP_SUMMARY"):
+        for where in write_summary(summary_markdown(name, ci_outcome, verdicts), summary_path):
+            console.print(f"summary: {where}")
+    if langfuse_configured(settings):
+        rows_by_set = {n: rows for n, _, rows in plan}
+        try:
+            record_dataset_runs(
+                settings,
+                name,
+                {n: (rows_by_set[n], res, summ) for n, (res, summ) in outcome.items()},
+            )
+            console.print(f"langfuse: recorded as dataset runs {name!r} ({', '.join(outcome)})")
+        except Exception as exc:  # the scores are in the reports; Langfuse is a view of them
+            console.print(f"[yellow]langfuse:[/yellow] dataset runs not recorded: {exc}")
     if update_baseline:
         body = gating.make_baseline(outcome, dialogues)
         if baseline.exists():  # the sets not run this time keep their entries
