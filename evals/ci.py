@@ -115,7 +115,7 @@ def summary_markdown(
     for name, (_, summary) in outcome.items():
         verdict = (verdicts or {}).get(name)
         gate = "" if verdict is None else ("pass" if verdict.passed else "**FAIL**")
-        cells = " | ".join(f"{summary.get(c, 0):.4g}" for c in cols)
+        cells = " | ".join(f"{summary[c]:.4g}" if c in summary else "–" for c in cols)
         lines.append(f"| {name} | {cells} | {gate} |")
     for name, verdict in (verdicts or {}).items():
         if verdict.regressions or verdict.flipped or verdict.fixed:
