@@ -98,3 +98,28 @@ def test_upload_reads_and_writes_the_same_rows_whatever_the_index_size(own, data
     assert written_large == written_small
     # lookups by key may walk a slightly deeper index; nothing proportional to the index
     assert read_large <= read_small + 20, (read_small, read_large, small, large)
+
+
+_LEXICON_VS_TS_STAT = """
+SELECT (SELECT count(*) FROM (SELECT word, ndoc FROM lexicon
+                              EXCEPT SELECT word, ndoc FROM ts_stat('SELECT tsv FROM chunks')) a),
+       (SELECT count(*) FROM (SELECT word, ndoc FROM ts_stat('SELECT tsv FROM chunks')
+                              EXCEPT SELECT word, ndoc FROM lexicon) b),
+       (SELECT n_chunks FROM corpus_stats) - (SELECT count(*) FROM chunks)
+"""
+
+
+def test_triggers_keep_the_statistics_equal_to_a_full_recount(services) -> None:
+    """What the materialised view computed, kept by the writes: after an add, a replace and a
+    delete the lexicon equals ts_stat over every chunk and the count equals count(*)."""
+    w = services.ingestor
+    w.ingest_bytes("stats.md", b"# Stats\nZebrafish and quokka numbers rose.\n")
+    w.ingest_bytes("stats.md", b"# Stats\nNarwhal and axolotl numbers fell.\n")
+    w.ingest_bytes("other.md", b"# Other\nNarwhal sightings are rare.\n")
+    with services.db.connection() as conn:
+        first = conn.execute("SELECT source FROM documents ORDER BY id LIMIT 1").fetchone()[0]  # type: ignore[index]
+    assert w.delete(first)
+    with services.db.connection() as conn:
+        assert conn.execute(_LEXICON_VS_TS_STAT).fetchone() == (0, 0, 0)
+        assert conn.execute("SELECT ndoc FROM lexicon WHERE word = 'narwhal'").fetchone() == (2,)
+        assert conn.execute("SELECT 1 FROM lexicon WHERE word = 'zebrafish'").fetchone() is None
