@@ -7,6 +7,7 @@ Screenshots go to a temporary folder, or to docs/screenshots with RAG_UPDATE_SCR
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -49,6 +50,51 @@ def shots(tmp_path: Path) -> Path:
     return tmp_path
 
 
+# Keeps a copy of every /v1/ask/stream body the page reads (a tee of the stream the page
+# consumes) and counts the pieces of text added to answers, to check streaming end to end.
+WATCH_STREAMS = """
+window.__streams = [];
+window.__answerAppends = 0;
+const pageFetch = window.fetch;
+window.fetch = async (...args) => {
+  const r = await pageFetch(...args);
+  if (!String(args[0]).endsWith("/v1/ask/stream") || !r.ok || !r.body) return r;
+  const [copy, forPage] = r.body.tee();
+  const entry = { text: "", done: false };
+  window.__streams.push(entry);
+  (async () => {
+    const reader = copy.getReader();
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      entry.text += decoder.decode(value, { stream: true });
+    }
+    entry.done = true;
+  })();
+  return new Response(forPage, { status: r.status, headers: r.headers });
+};
+new MutationObserver((records) => {
+  for (const m of records) {
+    const text = [...m.addedNodes].some((n) => n.nodeType === Node.TEXT_NODE);
+    if (text && m.target.matches && m.target.matches(".answer")) window.__answerAppends += 1;
+  }
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+def sse_events(raw: str) -> list[tuple[str, object]]:
+    """(event name, decoded data) of a finished Server-Sent Events body."""
+    out: list[tuple[str, object]] = []
+    name = "message"
+    for line in raw.splitlines():
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            out.append((name, json.loads(line[5:])))
+    return out
+
+
 def ask(page, question: str, n: int):
     page.fill("#question", question)
     page.keyboard.press("Enter")  # Enter sends; the keyboard path is the one tested
@@ -59,21 +105,28 @@ def ask(page, question: str, n: int):
 
 def test_ask_cite_follow_up_and_abstain(browser, live_url: str, shots: Path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.add_init_script(WATCH_STREAMS)
     page.goto(live_url + "/")
     page.wait_for_selector("body[data-ready=true]")
     first = ask(page, "What is the median day rate for an AI Engineer?", 0)
+    page.wait_for_function("() => window.__streams.length === 1 && window.__streams[0].done")
+    events = sse_events(page.evaluate("() => window.__streams[0].text"))
+    names = [name for name, _ in events]
+    assert names[0] == "citations" and names[-1] == "done"
+    assert names.count("delta") > 1  # the answer arrived token by token ...
+    # ... and the page added each piece as it came (then the final render with markers)
+    assert page.evaluate("() => window.__answerAppends") >= names.count("delta")
+    done = events[-1][1]
     assert first.get_attribute("data-answerable") == "true"
     assert "600" in first.locator(".answer").inner_text()
+    assert "600" in "".join(str(data) for name, data in events if name == "delta")
     marker = first.locator("a.cite").first
     marker.click()
     mark = page.locator("#viewer-text mark")
     mark.wait_for()
-    body = httpx.post(
-        live_url + "/v1/ask", json={"question": "What is the median day rate for an AI Engineer?"}
-    ).json()
-    quote = body["citations"][0]["quote"]
-    assert mark.inner_text() == quote
-    assert body["citations"][0]["document"] in page.locator("#viewer-title").inner_text()
+    cited = done["citations"][0]  # the citation the clicked marker stands for
+    assert mark.inner_text() == cited["quote"]
+    assert cited["document"] in page.locator("#viewer-title").inner_text()
     assert mark.evaluate(
         "m => { const r = m.getBoundingClientRect(), p = m.closest('.panel')"
         ".getBoundingClientRect(); return r.top >= p.top && r.bottom <= p.bottom + 1; }"
