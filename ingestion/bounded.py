@@ -78,4 +78,5 @@ def parse_pdf_bounded(data: bytes, limits: PdfLimits | None = None) -> ParsedTex
         child.join(5)
     if status != "ok":
         raise DocumentError(value)
-    return value
+    parsed: ParsedText = value
+    return parsed
