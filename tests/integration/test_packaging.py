@@ -16,6 +16,7 @@ carry itself.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -83,8 +84,27 @@ def fresh_venv(root: Path, wheel: Path) -> Path:
     return python
 
 
+def requirements(wheel: Path) -> list[str]:
+    """The wheel's Requires-Dist lines: what `pip install <wheel>` pulls."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as z:
+        (meta,) = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")]
+        text = z.read(meta).decode()
+    return [
+        line.split(":", 1)[1].strip()
+        for line in text.splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+
+
 def test_the_wheel_in_a_fresh_venv_serves_the_bundled_corpus(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path / "dist")
+    required = requirements(wheel)
+    core = [r for r in required if "extra ==" not in r]
+    assert core and not [r for r in core if "langchain" in r.lower()]  # no LangChain for serving
+    langchain_extra = [r for r in required if 'extra == "langchain"' in r]
+    assert [re.split(r"[<>=!~ ;\[]", r)[0] for r in langchain_extra] == ["langchain-core"]
     python = fresh_venv(tmp_path / "venv", wheel)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
