@@ -35,7 +35,7 @@ def main() -> None:
     from langchain_postgres import PGVector
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from evals.dataset import DEFAULT_DATASETS, load_dataset
+    from evals.dataset import DEFAULT_DATASETS, cites_source, load_dataset
     from evals.metrics import answer_matches
     from rag_service.core.config import Settings
     from rag_service.generation.base import Passage
@@ -137,7 +137,7 @@ def main() -> None:
             lat.append((time.perf_counter() - t0) * 1000)
             if row.answerable:
                 ans_ok.append(answered and answer_matches(answer, row.expect))
-                cite_ok.append(bool(cited & set(row.sources)))
+                cite_ok.append(cites_source(cited, row.sources))
             else:
                 abst_ok.append(not answered)
         lat.sort()
