@@ -478,6 +478,9 @@ def _upstream_frames() -> list[str]:
     return frames
 
 
+# Under coverage's tracer the 200 upstream calls are not all ended within the bounds asserted
+# here (so too on the code before this marker was added): `make test` runs it apart, untraced.
+@pytest.mark.no_cover
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_disconnecting_clients_cancel_their_upstream_calls(
     provider, settings, services, upstream
