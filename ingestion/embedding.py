@@ -5,6 +5,7 @@ bottleneck, busy); a chunk's vector is the normalised mean of its units'."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,8 @@ class ParsedDocument:
     text: str
     chunks: list[Chunk]
     inputs: list[str]  # what gets embedded: one text per unit, in chunk order
-    meta: dict  # stored in documents.meta: front matter, title_generic, title_source, format
+    # stored in documents.meta: front matter, title_generic, title_source, format
+    meta: dict[str, Any]
 
 
 @dataclass

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, cast
 
 import psycopg
 
@@ -98,7 +99,14 @@ class DocumentWriter:
             for u in c.units
         ]
         return ParsedDocument(
-            source, doc.title, sha, len(data), doc.text, chunks, inputs, _json_safe(doc.meta)
+            source,
+            doc.title,
+            sha,
+            len(data),
+            doc.text,
+            chunks,
+            inputs,
+            cast(dict[str, Any], _json_safe(doc.meta)),
         )
 
     def embed_documents(self, docs: list[ParsedDocument]) -> list[PreparedDocument]:

@@ -31,7 +31,8 @@ class LinearModel:
             return np.zeros(0, dtype=np.float64)
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
         logits = z @ np.asarray(self.coef) + self.intercept
-        return 1.0 / (1.0 + np.exp(-logits))
+        probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
+        return probs
 
     def check(self, expected: tuple[str, ...]) -> LinearModel:
         if tuple(self.features) != tuple(expected):

@@ -24,7 +24,7 @@ from rag_service.ranking.features import (
     unit_features,
 )
 from rag_service.ranking.models import FittedModels, LinearModel
-from rag_service.retrieval.types import Candidate, Retrieval
+from rag_service.retrieval.types import Candidate, Retrieval, UnitHit
 
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b[^.?!]{0,60}\b(instructions?|prompts?|rules?|"
@@ -43,7 +43,7 @@ class Ranking:
     candidates: list[Candidate]
     features: np.ndarray
     probs: np.ndarray
-    pairs: list
+    pairs: list[tuple[Candidate, UnitHit]]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,9 @@ class LearnedSelector:
         x, pairs = unit_features(analysis, retrieval)
         return self.rank_features(retrieval, x, pairs)
 
-    def rank_features(self, retrieval: Retrieval, x: np.ndarray, pairs: list) -> Ranking:
+    def rank_features(
+        self, retrieval: Retrieval, x: np.ndarray, pairs: list[tuple[Candidate, UnitHit]]
+    ) -> Ranking:
         """Score units from precomputed features (calibration re-scores cached questions)."""
         probs = self.model.predict_proba(x)
         for (_, u), p in zip(pairs, probs, strict=True):

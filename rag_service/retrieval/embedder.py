@@ -201,7 +201,8 @@ class OnnxEmbedder:
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        unit: np.ndarray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return unit
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         ids = [e.ids for e in self._tokenizer.encode_batch(texts)]
@@ -288,7 +289,8 @@ class OpenAIEmbedder:
                 f"embedding server returned {vectors.shape[1]} dimensions, expected {self.dim}"
             )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
+        return unit
 
 
 def build_embedder(settings: Settings) -> Embedder:
