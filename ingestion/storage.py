@@ -8,6 +8,7 @@ the same transaction (migration 0004): nothing is refreshed after a write.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeGuard
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -38,10 +39,10 @@ class IndexStore:
     def indexed_with(self) -> str:
         return self._indexed_with()
 
-    def is_current(self, row: tuple | None, sha: str) -> bool:
+    def is_current(self, row: tuple[Any, ...] | None, sha: str) -> TypeGuard[tuple[Any, ...]]:
         return row is not None and row[1] == sha and row[2] == self.indexed_with
 
-    def current(self, conn: psycopg.Connection, source: str) -> tuple | None:
+    def current(self, conn: psycopg.Connection, source: str) -> tuple[Any, ...] | None:
         """(document id, sha256, indexed_with) of the indexed version of `source`, if any."""
         return conn.execute(
             "SELECT id, sha256, meta->>'indexed_with' FROM documents WHERE source = %s",

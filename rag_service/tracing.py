@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from rag_service.core.config import Settings
 
@@ -139,7 +139,7 @@ class LangfuseTracer(Tracer):
 
     @contextmanager
     def span(self, name: str, *, input: Any = None, **_: Any) -> Iterator[Any]:
-        kind = "retriever" if name == "retrieve" else "span"
+        kind: Literal["retriever", "span"] = "retriever" if name == "retrieve" else "span"
         with self._client.start_as_current_observation(name=name, as_type=kind, input=input) as s:
             yield s
 

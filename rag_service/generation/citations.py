@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rag_service.generation.base import Claim, DraftCitation, GivenQuote, Passage
 from rag_service.retrieval.text import sentence_spans
@@ -296,7 +297,7 @@ _CLAIM_REF_KEYS = ("passages", "passage", "sources", "source", "citations", "ref
 _CLAIM_QUOTE_KEYS = ("quotes", "quote", "evidence", "supporting_quote", "support")
 
 
-def _as_list(v: object) -> list:
+def _as_list(v: object) -> list[Any]:
     if v is None:
         return []
     return v if isinstance(v, list) else [v]
@@ -342,14 +343,14 @@ def parse_json_reply(data: object) -> Reply:
         answer = data.get("answer")
         if not isinstance(answer, str):
             raise TypeError("no claims and no answer")
-        quotes = "\n".join(
+        quoted = "\n".join(
             f'[{n}] "{q}"'
             for c in _as_list(data.get("citations") or data.get("quotes") or data.get("sources"))
             if isinstance(c, dict)
             for n in _refs(c)
             for q in _quotes_of(c)
         )
-        reply = parse_reply(answer + (f"\nQUOTES:\n{quotes}" if quotes else ""))
+        reply = parse_reply(answer + (f"\nQUOTES:\n{quoted}" if quoted else ""))
         reply.mode = "json"
         return reply
     reply = Reply(mode="json")
@@ -807,8 +808,8 @@ def check_claim(
     entity_stems = {_stem(w) for e in claim.entities for w in _WORD.findall(e)}
     words = [w for w in dict.fromkeys(claim.words) if w not in entity_stems]
     if not words:
-        facts = claim.quantities or claim.dates or claim.entities
-        return Check(True, "supported", 1.0) if facts else Check(False, "nothing to check")
+        has_facts = claim.quantities or claim.dates or claim.entities
+        return Check(True, "supported", 1.0) if has_facts else Check(False, "nothing to check")
     hit = sum(w in span_stems for w in words)
     overlap = hit / len(words)
     facts = len(claim.quantities) + len(claim.dates) + len(claim.entities)

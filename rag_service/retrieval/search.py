@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any, cast
 
 import numpy as np
+import psycopg
 
 from rag_service.core.database import Database
 from rag_service.retrieval.embedder import Embedder
@@ -147,7 +149,9 @@ class HybridRetriever:
         return Retrieval(question, qvec, terms, cands, timings)
 
     @staticmethod
-    def _search(conn, qtext: str, qvec: np.ndarray, n: int, k: int):
+    def _search(
+        conn: psycopg.Connection, qtext: str, qvec: np.ndarray, n: int, k: int
+    ) -> psycopg.Cursor[tuple[Any, ...]]:
         """Send one hybrid search (in the caller's pipeline); the cursor is read later."""
         return conn.execute(
             _HYBRID_SQL,
@@ -155,19 +159,30 @@ class HybridRetriever:
         )
 
     @staticmethod
-    def _candidates(cur) -> list[Candidate]:
+    def _candidates(cur: psycopg.Cursor[tuple[Any, ...]]) -> list[Candidate]:
         rows = cur.fetchall()
         return [
-            Candidate(*r[:12], frozenset(r[12]), frozenset(r[13]), title_lexemes=frozenset(r[14]))
+            # the twelve plain fields one by one: mypy cannot count a starred slice
+            Candidate(
+                *(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]),
+                frozenset(r[12]),
+                frozenset(r[13]),
+                title_lexemes=frozenset(r[14]),
+            )
             for r in rows
         ]
 
     @staticmethod
-    def _terms(conn, rows: list[tuple]) -> QueryTerms:
+    def _terms(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> QueryTerms:
         n = (
             int(rows[0][3])
             if rows
-            else int(conn.execute("SELECT n_chunks FROM corpus_stats").fetchone()[0])
+            # corpus_stats always holds its one row (a missing row fails here, as before)
+            else int(
+                cast(tuple[Any, ...], conn.execute("SELECT n_chunks FROM corpus_stats").fetchone())[
+                    0
+                ]
+            )
         )
         idf: dict[str, float] = {}
         surface: dict[str, str] = {}
