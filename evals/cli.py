@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from evals import gate as gating
@@ -19,7 +20,7 @@ from evals.ci import junit_xml, summary_markdown, write_summary
 from evals.dataset import load_dataset
 from evals.langfuse_runs import langfuse_configured, record_dataset_runs
 from evals.llm_standin import StandinLLM, wrong_figures_shipped
-from evals.metrics import summarize
+from evals.metrics import QuestionResult, summarize
 from evals.ragas_metrics import JudgeConfig, RagasScorer
 from evals.report import print_sets, print_tables, write_json, write_markdown
 from evals.runner import evaluate
@@ -29,6 +30,9 @@ from rag_service.core.errors import RagError
 from rag_service.core.logging import configure_logging
 from rag_service.ranking.models import WEIGHTS, FittedModels
 from rag_service.services import open_services
+
+if TYPE_CHECKING:
+    from evals.dialogues import TurnResult  # imported lazily at run time
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 console = Console()
@@ -130,10 +134,10 @@ def run(
     name = run_name or datetime.now(UTC).strftime("eval-%Y%m%dT%H%M%SZ")
     judge = JudgeConfig(judge_base_url, judge_model, judge_api_key) if judge_base_url else None
     scorer = RagasScorer(judge)
-    outcome: dict[str, tuple[list, dict[str, float]]] = {}
+    outcome: dict[str, tuple[list[QuestionResult], dict[str, float]]] = {}
     # the dialogues were written for the bundled corpus, and are gated on the offline path
     dialogue_run = with_dialogues and not dataset and root is None and llm is None
-    dialogues: tuple[list, dict[str, float]] | None = None
+    dialogues: tuple[list[TurnResult], dict[str, float]] | None = None
     for set_name, cfg, rows in plan:
         try:
             services = open_services(cfg, ingest_bundled=True)
@@ -146,6 +150,10 @@ def run(
             columns = (TextColumn(f"evaluating {set_name}"), BarColumn(), MofNCompleteColumn())
             with Progress(*columns, console=console, transient=True) as bar:
                 task = bar.add_task("eval", total=len(rows))
+
+                def advance(_: QuestionResult, t: TaskID = task) -> None:
+                    bar.advance(t)
+
                 results = evaluate(
                     pipeline,
                     rows,
@@ -153,7 +161,7 @@ def run(
                     top_k=top_k,
                     scorer=scorer,
                     tags={"run": name, "set": set_name},
-                    progress=lambda _, t=task: bar.advance(t),
+                    progress=advance,
                 )
                 if dialogue_run and set_name == BUNDLED:
                     dialogues = _dialogues(pipeline, bar, provider)
@@ -203,7 +211,7 @@ def run(
     write_json(out / "report.json", meta, outcome)
     write_markdown(out / "report.md", meta, outcome, gate_lines)
     console.print(f"reports: {out / 'report.json'}, {out / 'report.md'}")
-    ci_outcome: dict[str, tuple[list, dict[str, float]]] = dict(outcome)
+    ci_outcome: dict[str, tuple[Sequence[Any], dict[str, float]]] = dict(outcome)
     if dialogues is not None:
         ci_outcome[gating.DIALOGUES] = dialogues
     if junit is not None:
@@ -278,9 +286,11 @@ def calibrate(
     ) as bar:
         for es in chosen:
             task = bar.add_task(f"retrieving {es.name}", total=len(es.rows()))
-            samples += cal.collect(
-                es, settings, embedder, profile, progress=lambda _, t=task: bar.advance(t)
-            )
+
+            def advance(_: str, t: TaskID = task) -> None:
+                bar.advance(t)
+
+            samples += cal.collect(es, settings, embedder, profile, progress=advance)
     if len({s.set for s in samples}) < 2:
         console.print("[red]error:[/red] leave-one-corpus-out needs at least two sets")
         raise typer.Exit(2)
@@ -354,7 +364,9 @@ def dialogues(
     raise typer.Exit(1 if failed else 0)
 
 
-def _dialogues(pipeline: Any, bar: Progress, provider: str | None) -> tuple[list, dict[str, float]]:
+def _dialogues(
+    pipeline: Any, bar: Progress, provider: str | None
+) -> tuple[list[TurnResult], dict[str, float]]:
     """The dialogue set asked of the bundled index: (turn results, `dialogue_metrics`)."""
     from evals.dialogues import dialogue_metrics, evaluate_dialogues, load_dialogues
 
@@ -366,7 +378,7 @@ def _dialogues(pipeline: Any, bar: Progress, provider: str | None) -> tuple[list
     return turns, dialogue_metrics(turns)
 
 
-def _print_turns(results: list) -> None:
+def _print_turns(results: list[TurnResult]) -> None:
     from evals.dialogues import summarize_turns
 
     table = Table(title=f"{len(results)} turns: in conversation vs the stand-alone form alone")
