@@ -26,6 +26,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ingestion.parsers.types import (
     Block,
@@ -37,6 +38,13 @@ from ingestion.parsers.types import (
     row_display,
 )
 from rag_service.core.errors import DocumentError
+
+if TYPE_CHECKING:
+    from pdfplumber.page import Page
+    from pdfplumber.pdf import PDF
+
+# one character as pdfplumber reports it (text, x0, x1, top, bottom, size, fontname, ...)
+_Char = dict[str, Any]
 
 EDGE = 0.1  # share of the page height at the top and bottom where furniture lives
 _PAGE_NUMBER = re.compile(
@@ -105,7 +113,7 @@ def _shape(s: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"\s+", "", s.lower()))
 
 
-def _open(data: bytes):
+def _open(data: bytes) -> PDF:
     import pdfplumber
     from pdfminer.pdfdocument import PDFPasswordIncorrect
     from pdfminer.pdfparser import PDFSyntaxError
@@ -124,7 +132,7 @@ def _open(data: bytes):
         raise DocumentError(f"unreadable PDF ({type(exc).__name__})") from exc
 
 
-def _read(pdf) -> tuple[list[_Line], list[_Table], dict]:
+def _read(pdf: PDF) -> tuple[list[_Line], list[_Table], dict[str, str]]:
     lines: list[_Line] = []
     tables: list[_Table] = []
     for n, page in enumerate(pdf.pages):
@@ -201,12 +209,12 @@ CELL_GAP = 0.6  # inside a table, a gap this many font sizes wide separates cell
 COLUMN_GAP = 1.5  # a gap between characters this many times the font size splits a line
 
 
-def _segments(chars: list[dict], gap: float = 0.0) -> list[list[dict]]:
+def _segments(chars: list[_Char], gap: float = 0.0) -> list[list[_Char]]:
     """A line's characters cut where a wide gap (`gap` font sizes, by default COLUMN_GAP)
     separates them (two slide columns side by side, a label and its value far apart)."""
     gap = gap or COLUMN_GAP
     chars = sorted((c for c in chars if not c["text"].isspace()), key=lambda c: c["x0"])
-    out: list[list[dict]] = []
+    out: list[list[_Char]] = []
     for c in chars:
         last = out[-1][-1] if out else None
         if last and last["text"] == c["text"] and abs(last["x0"] - c["x0"]) < 0.01:
@@ -231,7 +239,7 @@ def _tabular(rows: list[list[str]]) -> bool:
     return filled >= 0.5 * len(rows) * width and any(has_letters(c) for r in rows for c in r)
 
 
-def _grid(page, bbox: tuple[float, float, float, float]) -> list[list[str]]:
+def _grid(page: Page, bbox: tuple[float, float, float, float]) -> list[list[str]]:
     """A table's cells read from where its words sit: one row per text line, a cell wherever
     a wide gap falls. A table ruled only between row groups (booktabs in LaTeX papers) is
     extracted as a few tall cells each stacking several columns; its lines keep them apart.
@@ -254,7 +262,7 @@ def _grid(page, bbox: tuple[float, float, float, float]) -> list[list[str]]:
             cells.append(row)
     if len(cells) < 2:
         return []
-    lead = []
+    lead: list[list[tuple[float, str]]] = []
     for row in cells:
         if not all(has_letters(t) for _, t in row):
             break
@@ -291,7 +299,7 @@ def _grid(page, bbox: tuple[float, float, float, float]) -> list[list[str]]:
     return out
 
 
-def _chars_text(chars: list[dict]) -> str:
+def _chars_text(chars: list[_Char]) -> str:
     """Text of a run of characters, a space where the gap exceeds 0.15 of the font size (as
     pdfplumber's x_tolerance_ratio reads word breaks)."""
     parts: list[str] = []
@@ -326,13 +334,13 @@ def _assign_columns(lines: list[_Line], split_x: list[float]) -> None:
 
 
 def _body_size(lines: list[_Line]) -> float:
-    sizes: Counter = Counter()
+    sizes: Counter[float] = Counter()
     for ln in lines:
         sizes[ln.size] += len(ln.text)
     return sizes.most_common(1)[0][0] if sizes else 10.0
 
 
-def _drop_furniture(lines: list[_Line], pages: int, dropped: Counter) -> list[_Line]:
+def _drop_furniture(lines: list[_Line], pages: int, dropped: Counter[str]) -> list[_Line]:
     seen: dict[str, set[int]] = {}
     for ln in lines:
         seen.setdefault(_shape(ln.text), set()).add(ln.page)
@@ -617,7 +625,7 @@ def parse_pdf(data: bytes) -> ParsedText:
             raise DocumentError(f"unreadable PDF ({type(exc).__name__})") from exc
     finally:
         pdf.close()
-    dropped: Counter = Counter()
+    dropped: Counter[str] = Counter()
     lines = _drop_furniture(lines, pages, dropped)
     vocabulary = {w.lower() for ln in lines for w in re.findall(r"[A-Za-z]{3,}", ln.text)}
     builder = _Builder(vocabulary)
@@ -629,7 +637,7 @@ def parse_pdf(data: bytes) -> ParsedText:
         else:
             builder.lines_block(para.kind, [ln.text for ln in para.lines], para.level)
     info_title = collapse(meta.get("Title", ""))
-    out_meta: dict = {"pages": pages}
+    out_meta: dict[str, Any] = {"pages": pages}
     for key in ("Author", "Subject", "Creator", "Producer", "CreationDate"):
         if meta.get(key):
             out_meta[key.lower()] = collapse(meta[key])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from typing import Any
 
 from docutils import nodes
 from docutils.core import publish_doctree
@@ -59,17 +60,17 @@ _PROSE_DIRECTIVES = {
 }  # fmt: skip
 
 
-class _AnyOptions(dict):
+class _AnyOptions(dict[str, Any]):
     """An option_spec accepting every option (unknown Sphinx directives have their own)."""
 
     def __contains__(self, key: object) -> bool:
         return True
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Any:
         return directives.unchanged
 
 
-class _GenericDirective(Directive):
+class _GenericDirective(Directive):  # type: ignore[misc]  # docutils has no type information
     """Stands in for directives docutils does not know (Sphinx's and extensions'): prose content
     is parsed as reST, code-like content becomes a literal block, the rest is dropped."""
 
@@ -107,7 +108,7 @@ def _register_unknown_directives(text: str) -> None:
         directives.register_directive(name, _GenericDirective)
 
 
-def _pep_header(text: str) -> tuple[dict, int]:
+def _pep_header(text: str) -> tuple[dict[str, str], int]:
     """A leading RFC 822 header block (`PEP: 8`, `Title: …`): its fields and where it ends."""
     fields: dict[str, str] = {}
     pos, key = 0, None
@@ -163,8 +164,8 @@ class _Walker:
         self.text = text
         self.loc = _Locator(text)
         self.blocks: list[Block] = []
-        self.dropped: Counter = Counter()
-        self.meta: dict = {}
+        self.dropped: Counter[str] = Counter()
+        self.meta: dict[str, Any] = {}
 
     # -- helpers ------------------------------------------------------------------------
     def _render(self, pieces: list[tuple[int, int]]) -> Mapped:
@@ -345,7 +346,7 @@ def parse_rst(text: str) -> ParsedText:
     doctree = publish_doctree(masked, settings_overrides=dict(_SETTINGS))
     walker = _Walker(masked)
     walker.walk(doctree)
-    meta: dict = {}
+    meta: dict[str, Any] = {}
     if header:
         meta["header"] = header
         walker.dropped["field_list"] += len(header)
