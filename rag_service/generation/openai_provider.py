@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import anyio
 import openai
@@ -54,6 +54,15 @@ def _rejects_schema(exc: Exception) -> bool:
     return any(w in text for w in ("response_format", "json_schema", "json schema", "structured"))
 
 
+class _ClientArgs(TypedDict):
+    """The SDK client's keyword arguments shared by the sync and async clients."""
+
+    api_key: str
+    base_url: str | None
+    timeout: float
+    max_retries: int
+
+
 class OpenAIGenerator:
     name = "openai"
 
@@ -66,7 +75,7 @@ class OpenAIGenerator:
         official = config.base_url is None or "api.openai.com" in config.base_url
         self.mode = config.output if config.output != "auto" else ("json" if official else "text")
         self.counter = TokenCounter.for_model("openai", config.model)
-        common = {
+        common: _ClientArgs = {
             "api_key": config.api_key or "unused",
             "base_url": config.base_url,
             "timeout": config.timeout_s,
@@ -97,7 +106,7 @@ class OpenAIGenerator:
             }
         return req, prep
 
-    def _draft(self, text: str, prep: Prepared, model: str | None, usage: dict) -> Draft:
+    def _draft(self, text: str, prep: Prepared, model: str | None, usage: dict[str, int]) -> Draft:
         draft = parse_answer(text, prep.passages, model=model, usage=usage, mode=self.mode)
         return finish_draft(draft, self.config, prep)
 
