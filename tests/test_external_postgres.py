@@ -61,10 +61,23 @@ DATABASE_TESTS = [
 ]
 
 
-def run_suite(url: str, *paths: str) -> subprocess.CompletedProcess:
+def run_suite(url: str, basetemp: Path, *paths: str) -> subprocess.CompletedProcess:
+    """The inner run keeps its temporary files under `basetemp`: left to itself, pytest would
+    number a new directory beside this run's and prune the oldest, deleting the data
+    directories of servers this run's other workers still use."""
     env = {**os.environ, "RAG_TEST_DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *paths],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            f"--basetemp={basetemp}",
+            *paths,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -74,10 +87,10 @@ def run_suite(url: str, *paths: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_integration_suite_on_an_external_server(tcp_postgres: str) -> None:
+def test_integration_suite_on_an_external_server(tcp_postgres: str, tmp_path: Path) -> None:
     with psycopg.connect(tcp_postgres) as conn:  # an empty database: nothing of ours yet
         assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
-    first = run_suite(tcp_postgres, *DATABASE_TESTS)
+    first = run_suite(tcp_postgres, tmp_path / "first", *DATABASE_TESTS)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     assert " passed" in first.stdout.splitlines()[-1]
     with psycopg.connect(tcp_postgres, autocommit=True) as conn:
@@ -89,6 +102,9 @@ def test_integration_suite_on_an_external_server(tcp_postgres: str) -> None:
     assert docs == len(list(Path(ROOT / "rag_service" / "corpus").iterdir()))
     # and again, on the already-migrated, already-populated database
     second = run_suite(
-        tcp_postgres, "tests/integration/test_index.py", "tests/integration/test_api.py"
+        tcp_postgres,
+        tmp_path / "second",
+        "tests/integration/test_index.py",
+        "tests/integration/test_api.py",
     )
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-2000:]
