@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 import anthropic
 import anyio
@@ -43,15 +43,6 @@ PROVIDER = "Anthropic"
 _ERRORS = (anthropic.AnthropicError, json.JSONDecodeError, AttributeError, TypeError, ValueError)
 
 
-class _ClientArgs(TypedDict):
-    """The SDK client's keyword arguments shared by the sync and async clients."""
-
-    api_key: str
-    base_url: str | None
-    timeout: float
-    max_retries: int
-
-
 class AnthropicGenerator:
     name = "anthropic"
 
@@ -63,12 +54,7 @@ class AnthropicGenerator:
         self.min_relevance = config.min_relevance
         self.mode = "native" if config.output in ("auto", "native") else "text"
         self.counter = TokenCounter.for_model("anthropic", config.model)
-        common: _ClientArgs = {
-            "api_key": config.api_key or "unused",
-            "base_url": config.base_url,
-            "timeout": config.timeout_s,
-            "max_retries": config.max_retries,
-        }
+        common = config.client_args()
         self._client = anthropic.Anthropic(**common)
         self._aclient = anthropic.AsyncAnthropic(**common)
 

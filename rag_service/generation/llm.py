@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypedDict
 
 from rag_service.core.config import Settings
 from rag_service.core.errors import (
@@ -406,6 +406,16 @@ def upstream_error(exc: Exception, sdk: ModuleType, provider: str) -> RagError:
     return UpstreamError(f"{provider} sent a response we could not read ({name})")
 
 
+class ClientArgs(TypedDict):
+    """The SDK client's keyword arguments, the same for OpenAI's and Anthropic's sync and
+    async clients."""
+
+    api_key: str
+    base_url: str | None
+    timeout: float
+    max_retries: int
+
+
 @dataclass(frozen=True)
 class LLMConfig:
     """How to call one provider, read from its nested settings (`Settings.llm_providers`)
@@ -453,6 +463,14 @@ class LLMConfig:
             min_relevance=s.llm_min_relevance,
             limiter=limiter or UpstreamLimiter(s.llm_max_concurrency),
         )
+
+    def client_args(self) -> ClientArgs:
+        return {
+            "api_key": self.api_key or "unused",
+            "base_url": self.base_url,
+            "timeout": self.timeout_s,
+            "max_retries": self.max_retries,
+        }
 
 
 @dataclass

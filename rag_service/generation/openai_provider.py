@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 import anyio
 import openai
@@ -54,15 +54,6 @@ def _rejects_schema(exc: Exception) -> bool:
     return any(w in text for w in ("response_format", "json_schema", "json schema", "structured"))
 
 
-class _ClientArgs(TypedDict):
-    """The SDK client's keyword arguments shared by the sync and async clients."""
-
-    api_key: str
-    base_url: str | None
-    timeout: float
-    max_retries: int
-
-
 class OpenAIGenerator:
     name = "openai"
 
@@ -75,12 +66,7 @@ class OpenAIGenerator:
         official = config.base_url is None or "api.openai.com" in config.base_url
         self.mode = config.output if config.output != "auto" else ("json" if official else "text")
         self.counter = TokenCounter.for_model("openai", config.model)
-        common: _ClientArgs = {
-            "api_key": config.api_key or "unused",
-            "base_url": config.base_url,
-            "timeout": config.timeout_s,
-            "max_retries": config.max_retries,
-        }
+        common = config.client_args()
         self._client = openai.OpenAI(**common)
         self._aclient = openai.AsyncOpenAI(**common)
 
