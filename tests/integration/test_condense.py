@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from rag_service.analysis import question_shape
 from rag_service.analysis.followup import rewrite_followup
 from rag_service.api.app import create_app
 from rag_service.generation.llm import CONDENSE_MAX_TOKENS, condense_prompt
-from rag_service.services import build_pipeline
-from rag_service.tracing import LangfuseTracer, build_tracer
 from tests.conftest import LiveServer
 from tests.fakes import FakeServer, Reply, passages_sent, question_sent, render, scripted
-from tests.integration.test_observability import receiver, spans, traced  # noqa: F401
+from tests.integration.test_observability import receiver, spans, traced_openai  # noqa: F401
 from tests.integration.test_providers import PROVIDERS, serve
 
 FIRST = "What is the median day rate for an AI Engineer?"
@@ -199,19 +195,7 @@ def test_the_stream_condenses_under_its_reserved_slot(provider, settings, servic
 
 def test_the_condense_step_is_traced(settings, services, receiver, monkeypatch) -> None:  # noqa: F811
     with FakeServer([model(lambda _: CONDENSED)]) as upstream:
-        s = traced(
-            settings,
-            receiver,
-            monkeypatch,
-            openai_base_url=upstream.url + "/v1",
-            openai_api_key=SecretStr("sk-x"),
-            openai_model="gpt-test",
-        )
-        tracer = build_tracer(s)
-        assert isinstance(tracer, LangfuseTracer)
-        mine = replace(
-            services, pipeline=build_pipeline(s, services.db, services.embedder, tracer=tracer)
-        )
+        s, tracer, mine = traced_openai(settings, services, receiver, monkeypatch, upstream)
         with LiveServer(create_app(s, mine)) as live:
             _, follow = converse(live.url, "openai", FIRST, FOLLOW)
         tracer.flush()

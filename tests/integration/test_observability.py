@@ -92,25 +92,34 @@ def traced(settings: Settings, receiver: FakeServer | str, monkeypatch, **extra)
     )
 
 
+def traced_openai(
+    settings: Settings, services: Any, receiver: FakeServer, monkeypatch, upstream: FakeServer
+) -> tuple[Settings, LangfuseTracer, Any]:
+    """Settings, Langfuse tracer and services whose pipeline asks the OpenAI stand-in at
+    `upstream` and traces to `receiver`."""
+    from pydantic import SecretStr
+
+    s = traced(
+        settings,
+        receiver,
+        monkeypatch,
+        openai_base_url=upstream.url + "/v1",
+        openai_api_key=SecretStr("sk-x"),
+        openai_model="gpt-test",
+    )
+    tracer = build_tracer(s)
+    assert isinstance(tracer, LangfuseTracer)
+    mine = replace(
+        services, pipeline=build_pipeline(s, services.db, services.embedder, tracer=tracer)
+    )
+    return s, tracer, mine
+
+
 def test_an_ask_request_produces_the_trace_tree(settings, services, receiver, monkeypatch) -> None:
     reply = GOOD.replace("[1]", "[{n}]").replace(".\n", ". It is £640/day in Leeds [{n}].\n", 1)
     answer = scripted(lambda body: render(reply, passages_sent(body), "with a median of £600"))
     with FakeServer([answer]) as upstream:
-        from pydantic import SecretStr
-
-        s = traced(
-            settings,
-            receiver,
-            monkeypatch,
-            openai_base_url=upstream.url + "/v1",
-            openai_api_key=SecretStr("sk-x"),
-            openai_model="gpt-test",
-        )
-        tracer = build_tracer(s)
-        assert isinstance(tracer, LangfuseTracer)
-        mine = replace(
-            services, pipeline=build_pipeline(s, services.db, services.embedder, tracer=tracer)
-        )
+        s, tracer, mine = traced_openai(settings, services, receiver, monkeypatch, upstream)
         with LiveServer(create_app(s, mine)) as live:
             r = httpx.post(
                 live.url + "/v1/ask", json={"question": QUESTION, "provider": "openai"}, timeout=60
