@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.integration.test_packaging import copy_sources, empty_venv
 
 pytestmark = pytest.mark.integration
 
@@ -66,17 +65,9 @@ def test_the_workflow_steps_install_ingest_evaluate_and_fail_on_a_regression(
     ]
 
     repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in SOURCES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, repo / name)
+    copy_sources(repo, SOURCES)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    (site / "project-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    empty_venv(venv)
 
     env = {
         k: v

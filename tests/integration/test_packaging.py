@@ -40,13 +40,7 @@ def build_wheel(out: Path) -> Path:
     build/ and egg-info behind for concurrent runs to trip over); no isolation, so the build
     backend is the venv's setuptools and nothing is downloaded."""
     src = out / "src"
-    src.mkdir(parents=True)
-    for name in SOURCES:
-        path = ROOT / name
-        if path.is_dir():
-            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(path, src / name)
+    copy_sources(src, SOURCES)
     subprocess.run(
         [
             sys.executable,
@@ -65,7 +59,20 @@ def build_wheel(out: Path) -> Path:
     return wheel
 
 
-def fresh_venv(root: Path, wheel: Path) -> Path:
+def copy_sources(dest: Path, names: tuple[str, ...]) -> None:
+    """A copy of the checkout's `names` (files or folders) under `dest`, without caches."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(path, dest / name)
+
+
+def empty_venv(root: Path) -> Path:
+    """A real venv without the project, reaching the project venv's packages through a `.pth`
+    file (see the module's docstring); returns its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     python = root / "bin" / "python"
     site = subprocess.run(
@@ -75,6 +82,11 @@ def fresh_venv(root: Path, wheel: Path) -> Path:
         text=True,
     ).stdout.strip()
     Path(site, "project-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
+def fresh_venv(root: Path, wheel: Path) -> Path:
+    python = empty_venv(root)
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
     subprocess.run(
         [*pip, "--no-deps", "--no-index", str(wheel)],
