@@ -209,10 +209,9 @@ CELL_GAP = 0.6  # inside a table, a gap this many font sizes wide separates cell
 COLUMN_GAP = 1.5  # a gap between characters this many times the font size splits a line
 
 
-def _segments(chars: list[_Char], gap: float = 0.0) -> list[list[_Char]]:
-    """A line's characters cut where a wide gap (`gap` font sizes, by default COLUMN_GAP)
-    separates them (two slide columns side by side, a label and its value far apart)."""
-    gap = gap or COLUMN_GAP
+def _segments(chars: list[_Char], gap: float = COLUMN_GAP) -> list[list[_Char]]:
+    """A line's characters cut where a gap `gap` font sizes wide separates them (two slide
+    columns side by side, a label and its value far apart; cells inside a table)."""
     chars = sorted((c for c in chars if not c["text"].isspace()), key=lambda c: c["x0"])
     out: list[list[_Char]] = []
     for c in chars:

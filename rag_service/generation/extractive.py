@@ -68,30 +68,32 @@ class ExtractiveGenerator:
         best = _lead_of(units[0])
         weights = (analysis.terms if analysis else None) or term_weights or {}
         groups = analysis.side_terms() if analysis else []
+        chosen: list[Pick] = [best]
         unsupported: list[int] = []
-        chosen = [best]
         if len(groups) > 1:
-            chosen = self._per_side(units, groups, best, unsupported)
+            chosen, unsupported = self._per_side(units, groups, best)
         if len(chosen) == 1:
             chosen = self._complete(units, best, weights)
         chosen.sort(key=lambda up: (up[1].document, up[0].start))
         text = " ".join(u.display for u, _ in chosen)
         cites = [DraftCitation(p.chunk_id, u.text, u.start, u.end, u.score) for u, p in chosen]
         # a part of a multi-part question that no passage touches is named, not left silent
+        # (groups are the sides, or else the parts, in order)
         parts = analysis.parts if analysis and not analysis.sides else ()
-        missing = [parts[i] for i in unsupported if i < len(parts)]
+        missing = [parts[i] for i in unsupported] if parts else []
         if missing and len(missing) < len(parts):
             text += "".join(f' The documents do not answer "{p.rstrip("?. ")}".' for p in missing)
         return Draft(text=text, citations=cites, meta={"unanswered_parts": missing})
 
     @staticmethod
     def _per_side(
-        units: list[Pick], groups: list[dict[str, float]], best: Pick, unsupported: list[int]
-    ) -> list[Pick]:
+        units: list[Pick], groups: list[dict[str, float]], best: Pick
+    ) -> tuple[list[Pick], list[int]]:
         """For each side or part the best answer already leaves uncovered, the unit that
-        scores best times its coverage of that side's own terms (its heading counts). The
-        index of a group that no candidate unit touches at all goes to `unsupported`."""
-        chosen = [best]
+        scores best times its coverage of that side's own terms (its heading counts); and the
+        indexes of the groups that no candidate unit touches at all."""
+        chosen: list[Pick] = [best]
+        unsupported: list[int] = []
         floor = SIDE_SCORE * best[0].score
         pool = [up for up in units if up[0].score >= floor and not is_bare_heading(up[0])]
         heads = {id(p): _heading(p) for _, p in units}
@@ -113,7 +115,7 @@ class ExtractiveGenerator:
             scored = [(up[0].score * c, up) for up in pool if (c := cov(up)) >= SIDE_COVERAGE]
             if scored:
                 chosen.append(max(scored, key=lambda t: t[0])[1])
-        return chosen[: MAX_UNITS + 1]
+        return chosen[: MAX_UNITS + 1], unsupported
 
     @staticmethod
     def _complete(units: list[Pick], best: Pick, weights: dict[str, float]) -> list[Pick]:
