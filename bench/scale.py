@@ -40,7 +40,14 @@ from rag_service.core.config import Settings  # noqa: E402
 from rag_service.core.database import migrate  # noqa: E402
 from rag_service.core.embedded import EmbeddedPostgres  # noqa: E402
 from rag_service.retrieval.embedder import build_embedder  # noqa: E402
-from rag_service.retrieval.search import _HYBRID_SQL, MAX_DF, RRF_K  # noqa: E402
+from rag_service.retrieval.search import (  # noqa: E402
+    _HYBRID_SQL,
+    _QT_CTE,
+    FTS_PARAMS,
+    FTS_ROW_BUDGET,
+    HNSW_EF_SEARCH,
+    RRF_K,
+)
 from rag_service.retrieval.text import searchable  # noqa: E402
 
 DIM = 384
@@ -48,16 +55,18 @@ CHUNKS_PER_DOC = 1000
 WORDS_PER_CHUNK = 70
 BATCH = 50_000
 
-_FTS_SQL = """
-WITH qt AS (
-    SELECT string_agg(quote_literal(q.lexeme), ' | ')::tsquery AS tq
-    FROM unnest(to_tsvector('english', %(qtext)s)) AS q
-    LEFT JOIN lexicon l ON l.word = q.lexeme
-    WHERE coalesce(l.ndoc, 0) <= %(max_df)s * (SELECT n_chunks FROM corpus_stats)
-)
+# the service's full-text side alone (rag_service/retrieval/search.py)
+_FTS_SQL = (
+    "WITH"
+    + _QT_CTE
+    + """
 SELECT c.id FROM chunks c, qt WHERE c.tsv @@ qt.tq
 ORDER BY ts_rank_cd(c.tsv, qt.tq) DESC, c.id LIMIT %(n)s
 """
+)
+_FTS_ROWS_SQL = "WITH" + _QT_CTE + " SELECT count(*) FROM chunks c, qt WHERE c.tsv @@ qt.tq"
+# every lexeme under MAX_DF, whatever the index size: the statement before the row budget
+UNBOUNDED = {**FTS_PARAMS, "fts_above": 2**62}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -174,6 +183,23 @@ def main() -> None:
     ap.add_argument("--ef", default="40,100,200,400,800")
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--out", default=str(ROOT / "bench" / "profile"))
+    ap.add_argument(
+        "--pgdata",
+        help="keep the scratch database here and reuse its chunks, ground truth and HNSW"
+        " indexes on the next run with the same --rows (default: a temporary one, deleted)",
+    )
+    ap.add_argument("--shared-buffers", default="4GB")
+    ap.add_argument(
+        "--fts-budgets",
+        default=str(FTS_ROW_BUDGET),
+        help="full-text row budgets to time (the hybrid uses the service's)",
+    )
+    ap.add_argument(
+        "--baseline-queries",
+        type=int,
+        default=20,
+        help="questions timed with the unbounded full-text side (before the budget)",
+    )
     args = ap.parse_args()
     settings = Settings()
     out_dir = Path(args.out)
@@ -188,61 +214,136 @@ def main() -> None:
     qvecs = build_embedder(settings).embed(questions)
     qtexts = [searchable(q) for q in questions]
 
-    server = EmbeddedPostgres(
-        Path(tempfile.mkdtemp(prefix="bench-scale-")) / "pgdata", delete_on_stop=True
+    keep = args.pgdata is not None
+    pgdata = (
+        Path(args.pgdata).resolve()
+        if keep
+        else Path(tempfile.mkdtemp(prefix="bench-scale-")) / "pgdata"
     )
+    server = EmbeddedPostgres(pgdata, delete_on_stop=not keep)
     url = server.start()
-    result: dict = {"rows": args.rows, "queries": len(questions), "variants": []}
+    result: dict = {
+        "rows": args.rows,
+        "queries": len(questions),
+        "shared_buffers": args.shared_buffers,
+        "variants": [],
+    }
     try:
         with psycopg.connect(url, autocommit=True) as admin:
             for s in ("fsync", "synchronous_commit", "full_page_writes"):
                 admin.execute(f"ALTER SYSTEM SET {s} = off")
+            admin.execute(f"ALTER SYSTEM SET shared_buffers = '{args.shared_buffers}'")
             admin.execute("SELECT pg_reload_conf()")
+            restart = admin.execute(
+                "SELECT pending_restart FROM pg_settings WHERE name = 'shared_buffers'"
+            ).fetchone()[0]  # type: ignore[index]
+        if restart:  # shared_buffers takes a restart
+            server.stop()
+            server = EmbeddedPostgres(pgdata, delete_on_stop=not keep)
+            url = server.start()
         with psycopg.connect(url) as conn:
             migrate(conn, embedding_model="synthetic", embedding_dim=DIM)
             register_vector(conn)
-            # indexes are built after the load (maintaining HNSW row by row is far slower)
-            conn.execute("DROP INDEX chunks_embedding_hnsw, chunks_tsv_gin")
+            have = conn.execute("SELECT n_chunks FROM corpus_stats").fetchone()[0]  # type: ignore[index]
+            if have == args.rows and keep:
+                print(f"reusing the {have:,} chunks in {pgdata}", flush=True)
+                conn.commit()
+                result.update(json.loads((pgdata.parent / "load.json").read_text()))
+            else:
+                if have:
+                    raise SystemExit(f"{pgdata} holds {have:,} chunks, not {args.rows:,}")
+                # indexes are built after the load (maintaining HNSW row by row is far slower)
+                conn.execute("DROP INDEX chunks_embedding_hnsw, chunks_tsv_gin")
+                conn.commit()
+                result["load_s"] = load(conn, args.rows, words, bases)
+                conn.execute("SET maintenance_work_mem = '6GB'")
+                conn.execute("SET max_parallel_maintenance_workers = 1")
+                t0 = time.perf_counter()
+                conn.execute("CREATE INDEX chunks_tsv_gin ON chunks USING gin (tsv)")
+                conn.commit()
+                result["gin_build_s"] = time.perf_counter() - t0
+                with psycopg.connect(url, autocommit=True) as admin:
+                    admin.execute("VACUUM ANALYZE chunks")
+                result["table_mb"] = conn.execute(
+                    "SELECT pg_table_size('chunks') / 1048576.0"
+                ).fetchone()[0]  # type: ignore[index]
+                load_info = {k: result[k] for k in ("load_s", "gin_build_s", "table_mb")}
+                (pgdata.parent / "load.json").write_text(json.dumps(load_info, default=float))
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
             conn.commit()
-            result["load_s"] = load(conn, args.rows, words, bases)
-            conn.execute("SET maintenance_work_mem = '6GB'")
-            conn.execute("SET max_parallel_maintenance_workers = 1")
-            t0 = time.perf_counter()
-            conn.execute("CREATE INDEX chunks_tsv_gin ON chunks USING gin (tsv)")
-            conn.commit()
-            result["gin_build_s"] = time.perf_counter() - t0
-            with psycopg.connect(url, autocommit=True) as admin:
-                admin.execute("VACUUM ANALYZE chunks")
-            result["table_mb"] = conn.execute(
-                "SELECT pg_table_size('chunks') / 1048576.0"
-            ).fetchone()[0]  # type: ignore[index]
             print(f"load {result['load_s']:.0f} s, GIN {result['gin_build_s']:.0f} s", flush=True)
 
-            truth = exact_top(conn, qvecs)
             filt = "WHERE document_id %% 10 = 0"
-            truth_f = exact_top(conn, qvecs, filt)
+            cached = pgdata.parent / f"truth-{len(questions)}.json"
+            if keep and cached.exists():
+                truth, truth_f = ([set(t) for t in ts] for ts in json.loads(cached.read_text()))
+            else:
+                truth = exact_top(conn, qvecs)
+                truth_f = exact_top(conn, qvecs, filt)
+                cached.write_text(json.dumps([[sorted(t) for t in ts] for ts in (truth, truth_f)]))
 
-            fts = [
-                timed(conn, _FTS_SQL, {"qtext": t, "max_df": MAX_DF, "n": 20})[0] for t in qtexts
-            ]
-            result["fts_ms"] = {"p50": pct(fts, 0.5), "p95": pct(fts, 0.95)}
-            print(f"full text: p50 {pct(fts, 0.5):.1f} ms, p95 {pct(fts, 0.95):.1f} ms")
+            budgets = [int(b) for b in args.fts_budgets.split(",")]
+            result["fts"] = []
+            for budget in budgets:
+                params = {**FTS_PARAMS, "fts_budget": budget, "n": 20}
+                fts = [timed(conn, _FTS_SQL, {**params, "qtext": t})[0] for t in qtexts]
+                matched = [
+                    conn.execute(_FTS_ROWS_SQL, {**params, "qtext": t}).fetchone()[0]  # type: ignore[index]
+                    for t in qtexts
+                ]
+                row = {
+                    "budget": budget,
+                    "p50": pct(fts, 0.5),
+                    "p95": pct(fts, 0.95),
+                    "rows_mean": statistics.fmean(matched),
+                    "rows_max": max(matched),
+                }
+                result["fts"].append(row)
+                print(
+                    f"full text, row budget {budget:,}: p50 {row['p50']:.1f} ms, p95"
+                    f" {row['p95']:.1f} ms, rows matched mean {row['rows_mean']:.0f}"
+                    f" max {row['rows_max']:,}",
+                    flush=True,
+                )
+            base_q = qtexts[: args.baseline_queries]
+            if base_q:
+                fts = [timed(conn, _FTS_SQL, {**UNBOUNDED, "n": 20, "qtext": t})[0] for t in base_q]
+                result["fts_unbounded"] = {"p50": pct(fts, 0.5), "p95": pct(fts, 0.95)}
+                print(
+                    f"full text, unbounded (before), {len(base_q)} questions: p50"
+                    f" {pct(fts, 0.5):.1f} ms, p95 {pct(fts, 0.95):.1f} ms",
+                    flush=True,
+                )
 
             for variant in args.variants.split(","):
                 kind, m, efc = variant.split(":")
                 col = "embedding" if kind == "vector" else f"(embedding::halfvec({DIM}))"
                 ops = f"{kind}_cosine_ops"
-                conn.execute("DROP INDEX IF EXISTS chunks_embedding_hnsw")
-                t0 = time.perf_counter()
-                conn.execute(
-                    f"CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw ({col} {ops})"
-                    f" WITH (m = {int(m)}, ef_construction = {int(efc)})"
-                )
+                # one index per kind (so a kept database holds both); rebuilt when m /
+                # ef_construction differ from the ones in its comment
+                index = "chunks_embedding_hnsw" + ("" if kind == "vector" else "_half")
+                built = conn.execute("SELECT obj_description(to_regclass(%s))", (index,)).fetchone()
+                if built and built[0] and built[0].startswith(variant + " "):
+                    build = float(built[0].split()[1])
+                    print(f"{variant}: reusing {index}", flush=True)
+                else:
+                    conn.execute(f"DROP INDEX IF EXISTS {index}")
+                    conn.execute("SET maintenance_work_mem = '6GB'")
+                    conn.execute("SET max_parallel_maintenance_workers = 1")
+                    t0 = time.perf_counter()
+                    conn.execute(
+                        f"CREATE INDEX {index} ON chunks USING hnsw ({col} {ops})"
+                        f" WITH (m = {int(m)}, ef_construction = {int(efc)})"
+                    )
+                    build = time.perf_counter() - t0
+                    conn.execute(f"COMMENT ON INDEX {index} IS '{variant} {build:.1f}'")
+                    conn.commit()
+                size = conn.execute("SELECT pg_relation_size(%s) / 1048576.0", (index,)).fetchone()[
+                    0
+                ]  # type: ignore[index]
+                # a serving database has its index in memory; read it in once before timing
+                conn.execute("SELECT pg_prewarm(%s)", (index,))
                 conn.commit()
-                build = time.perf_counter() - t0
-                size = conn.execute(
-                    "SELECT pg_relation_size('chunks_embedding_hnsw') / 1048576.0"
-                ).fetchone()[0]  # type: ignore[index]
                 print(f"{variant}: build {build:.0f} s, {size:.0f} MB", flush=True)
                 order = (
                     "embedding <=> %s"
@@ -276,26 +377,31 @@ def main() -> None:
                             "p95": pct(lat, 0.95),
                             "recall10": statistics.fmean(rec),
                         }
-                    hyb = []
-                    for q, t in zip(qvecs, qtexts, strict=True):
-                        params = {
-                            "qtext": t,
-                            "qvec": q,
-                            "n": 20,
-                            "k": 5,
-                            "rrf_k": RRF_K,
-                            "max_df": MAX_DF,
-                        }
-                        sql = (
-                            _HYBRID_SQL
-                            if kind == "vector"
-                            else _HYBRID_SQL.replace(
-                                "ORDER BY embedding <=> %(qvec)s",
-                                f"ORDER BY embedding::halfvec({DIM}) <=> %(qvec)s::halfvec({DIM})",
-                            )
+                    sql = (
+                        _HYBRID_SQL
+                        if kind == "vector"
+                        else _HYBRID_SQL.replace(
+                            "ORDER BY embedding <=> %(qvec)s",
+                            f"ORDER BY embedding::halfvec({DIM}) <=> %(qvec)s::halfvec({DIM})",
                         )
-                        hyb.append(timed(conn, sql, params)[0])
+                    )
+                    base = {"n": 20, "k": 5, "rrf_k": RRF_K}
+                    hyb = [
+                        timed(conn, sql, {**base, **FTS_PARAMS, "qtext": t, "qvec": q})[0]
+                        for q, t in zip(qvecs, qtexts, strict=True)
+                    ]
                     row["hybrid"] = {"p50": pct(hyb, 0.5), "p95": pct(hyb, 0.95)}
+                    if ef == HNSW_EF_SEARCH and base_q:
+                        hyb = [
+                            timed(conn, sql, {**base, **UNBOUNDED, "qtext": t, "qvec": q})[0]
+                            for q, t in zip(qvecs, base_q, strict=False)
+                        ]
+                        row["hybrid_unbounded"] = {"p50": pct(hyb, 0.5), "p95": pct(hyb, 0.95)}
+                        print(
+                            f"  ef_search {ef}: hybrid unbounded (before), {len(base_q)}"
+                            f" questions: p50 {pct(hyb, 0.5):.1f} p95 {pct(hyb, 0.95):.1f} ms",
+                            flush=True,
+                        )
                     conn.commit()
                     row["pg_rss_mb"] = pg_rss(conn)
                     result["variants"].append(row)
@@ -309,17 +415,10 @@ def main() -> None:
                         f" {row['pg_rss_mb']:.0f} MB",
                         flush=True,
                     )
-                conn.execute("RESET hnsw.ef_search")
+                conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
                 plan = conn.execute(
-                    "EXPLAIN (ANALYZE, BUFFERS) " + _HYBRID_SQL,
-                    {
-                        "qtext": qtexts[0],
-                        "qvec": qvecs[0],
-                        "n": 20,
-                        "k": 5,
-                        "rrf_k": RRF_K,
-                        "max_df": MAX_DF,
-                    },
+                    "EXPLAIN (ANALYZE, BUFFERS) " + sql,
+                    {**base, **FTS_PARAMS, "qtext": qtexts[0], "qvec": qvecs[0]},
                 ).fetchall()
                 conn.commit()
                 (

@@ -28,15 +28,36 @@ from rag_service.retrieval.types import Candidate, QueryTerms, Retrieval, UnitHi
 RRF_K = 60
 MAX_DF = 0.4  # full-text search ignores lexemes found in more than this share of chunks
 
-_HYBRID_SQL = """
-WITH qt AS (
+# Full-text work bounded at any index size: above FTS_BOUNDED_ABOVE chunks the full-text side
+# keeps only the question's rarest lexemes, as many as keep the rows they can match (the sum
+# of their chunk counts, from the lexicon) within FTS_ROW_BUDGET; ts_rank_cd then ranks at
+# most that many rows instead of a third of the index (bench/scale.py: 349k rows at 1M
+# chunks, 3-4 s). A word in more chunks than the budget is common at that size and left to
+# the vector side. At or below FTS_BOUNDED_ABOVE chunks every lexeme under MAX_DF is kept,
+# the statement is the same as before, and so are the evaluations and the fitted weights.
+FTS_BOUNDED_ABOVE = 20_000
+FTS_ROW_BUDGET = 5_000
+_QT_CTE = """
+qt AS (
     -- OR of the question's lexemes, minus those in most chunks: ts_rank_cd has no IDF, so
     -- the corpus' common words would otherwise outrank the one rare word that matters.
-    SELECT string_agg(quote_literal(q.lexeme), ' | ')::tsquery AS tq
-    FROM unnest(to_tsvector('english', %(qtext)s)) AS q
-    LEFT JOIN lexicon l ON l.word = q.lexeme
-    WHERE coalesce(l.ndoc, 0) <= %(max_df)s * (SELECT n_chunks FROM corpus_stats)
-), vec AS (
+    SELECT string_agg(quote_literal(t.lexeme), ' | ' ORDER BY t.pos)::tsquery AS tq
+    FROM (
+        SELECT q.lexeme, q.pos, s.n_chunks,
+               sum(coalesce(l.ndoc, 0)) OVER (ORDER BY coalesce(l.ndoc, 0), q.lexeme) AS reach
+        FROM unnest(tsvector_to_array(to_tsvector('english', %(qtext)s)))
+             WITH ORDINALITY AS q(lexeme, pos)
+        CROSS JOIN corpus_stats s
+        LEFT JOIN lexicon l ON l.word = q.lexeme
+        WHERE coalesce(l.ndoc, 0) <= %(max_df)s * s.n_chunks
+    ) t
+    WHERE t.n_chunks <= %(fts_above)s OR t.reach <= %(fts_budget)s
+)"""
+FTS_PARAMS = {"max_df": MAX_DF, "fts_above": FTS_BOUNDED_ABOVE, "fts_budget": FTS_ROW_BUDGET}
+_HYBRID_SQL = (
+    "WITH"
+    + _QT_CTE
+    + """, vec AS (
     SELECT id, row_number() OVER () AS r FROM (
         SELECT id FROM chunks ORDER BY embedding <=> %(qvec)s LIMIT %(n)s
     ) s
@@ -59,6 +80,7 @@ FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_
 ORDER BY f.rrf DESC, c.id
 LIMIT %(k)s
 """
+)
 
 # HNSW is approximate, and its graph depends on the order rows were inserted: two indexes of
 # the same documents can disagree on a near tie. Below this many chunks an exact scan costs
@@ -155,7 +177,7 @@ class HybridRetriever:
         """Send one hybrid search (in the caller's pipeline); the cursor is read later."""
         return conn.execute(
             _HYBRID_SQL,
-            {"qtext": qtext, "qvec": qvec, "n": n, "k": k, "rrf_k": RRF_K, "max_df": MAX_DF},
+            {"qtext": qtext, "qvec": qvec, "n": n, "k": k, "rrf_k": RRF_K, **FTS_PARAMS},
         )
 
     @staticmethod
