@@ -21,6 +21,7 @@ from rag_service.services import open_services
 app = typer.Typer(add_completion=False, help=__doc__)
 console = Console(stderr=True)
 
+TABLE_ROWS = 200
 STATUS_STYLE = {"added": "green", "replaced": "yellow", "unchanged": "dim", "failed": "red"}
 
 
@@ -129,13 +130,20 @@ def _ingest(ingestor: Ingestor, paths: list[Path]) -> bool:
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("ingesting", total=total)
         outcomes = ingestor.ingest_paths(paths, progress=lambda o: progress.advance(task))
-    table = Table("source", "status", "chunks", "reason", title="ingest summary")
-    for o in outcomes:
-        style = STATUS_STYLE[o.status]
-        table.add_row(
-            o.source, f"[{style}]{o.status}[/{style}]", str(o.chunks or ""), o.reason or ""
-        )
-    Console().print(table)
+    # a row per file up to TABLE_ROWS files; beyond, only the failed ones (and the counts)
+    shown = [o for o in outcomes if len(outcomes) <= TABLE_ROWS or o.status == "failed"]
+    if shown:
+        table = Table("source", "status", "chunks", "reason", title="ingest summary")
+        for o in shown:
+            style = STATUS_STYLE[o.status]
+            table.add_row(
+                o.source, f"[{style}]{o.status}[/{style}]", str(o.chunks or ""), o.reason or ""
+            )
+        Console().print(table)
     counts = {s: sum(o.status == s for o in outcomes) for s in STATUS_STYLE}
-    console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    embedded = getattr(ingestor, "embedded_texts", None)  # a plug-in ingestor may not count
+    if isinstance(embedded, int):
+        summary += f"; {embedded} texts embedded"
+    console.print(summary)
     return counts["failed"] > 0

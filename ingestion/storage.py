@@ -49,6 +49,19 @@ class IndexStore:
             (source,),
         ).fetchone()
 
+    def current_many(self, sources: list[str]) -> dict[str, tuple[Any, ...]]:
+        """`current` for many sources at once: source -> (id, sha256, indexed_with)."""
+        found: dict[str, tuple[Any, ...]] = {}
+        with self.db.connection() as conn:
+            for i in range(0, len(sources), 5000):
+                for row in conn.execute(
+                    "SELECT source, id, sha256, meta->>'indexed_with' FROM documents"
+                    " WHERE source = ANY(%s)",
+                    (sources[i : i + 5000],),
+                ):
+                    found[row[0]] = row[1:]
+        return found
+
     def unchanged(self, source: str, sha: str) -> IngestOutcome | None:
         with self.db.connection() as conn:
             row = self.current(conn, source)

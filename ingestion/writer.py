@@ -85,6 +85,8 @@ class DocumentWriter:
         self.db = db
         self.embedder = embedder
         self.store = IndexStore(db, lambda: self.indexed_with)
+        # texts sent to the model by this writer: what a resumed run did not redo shows here
+        self.embedded_texts = 0
 
     # -- preparation (no database writes) -------------------------------------------------
     def parse(self, source: str, data: bytes, sha: str) -> ParsedDocument:
@@ -110,7 +112,9 @@ class DocumentWriter:
         )
 
     def embed_documents(self, docs: list[ParsedDocument]) -> list[PreparedDocument]:
-        return embed_documents(self.embedder, docs)
+        prepared = embed_documents(self.embedder, docs)
+        self.embedded_texts += sum(len(d.inputs) for d in docs)
+        return prepared
 
     def prepare(self, source: str, data: bytes, sha: str) -> PreparedDocument:
         return self.embed_documents([self.parse(source, data, sha)])[0]
@@ -150,10 +154,17 @@ class DocumentWriter:
         """Ingest files and directories; one bad file is reported and the rest go on.
 
         Documents are embedded in groups of about EMBED_GROUP_TEXTS texts, and written by one
-        background thread (a transaction per document) while the next group embeds.
+        background thread (a transaction per document) while the next group embeds; a group
+        waits for the one before it to be written, so at most two are held in memory however
+        many files there are. Every document is committed on its own, so a run that is killed
+        keeps what it wrote, and the next run skips those documents (same source and bytes)
+        before reading them further: it embeds only what the first did not commit.
         """
         outcomes: dict[int, IngestOutcome] = {}
         pending: list[tuple[int, ParsedDocument]] = []
+        found = files_under(paths)
+        # what is indexed already, in one query rather than a round trip per file
+        known = self.store.current_many([source for source, _ in found])
 
         def done(slot: int, outcome: IngestOutcome) -> None:
             outcomes[slot] = outcome
@@ -179,11 +190,14 @@ class DocumentWriter:
                     for slot, d in pending:
                         done(slot, IngestOutcome(d.source, "failed", reason=exc.message))
                 else:
+                    for f in writes:  # the last group's writes, done while this one embedded
+                        f.result()
+                    writes.clear()
                     for (slot, _), doc in zip(pending, prepared, strict=True):
                         writes.append(pool.submit(write, slot, doc))
                 pending.clear()
 
-            for slot, (source, path) in enumerate(files_under(paths)):
+            for slot, (source, path) in enumerate(found):
                 try:
                     size = path.stat().st_size
                     if size > self.settings.max_document_bytes:
@@ -193,8 +207,9 @@ class DocumentWriter:
                         )
                     data = path.read_bytes()
                     sha = hashlib.sha256(data).hexdigest()
-                    if unchanged := self.store.unchanged(source, sha):
-                        done(slot, unchanged)
+                    row = known.get(source)
+                    if self.store.is_current(row, sha):
+                        done(slot, IngestOutcome(source, "unchanged", row[0]))
                         continue
                     pending.append((slot, self.parse(source, data, sha)))
                 except RagError as exc:
