@@ -6,15 +6,28 @@
 - in the same run, the embedding model alone on exactly the texts the pipeline embedded, so
   `pipeline / model` is the share of time spent on the model (target >= 90%).
 
+With `--cli N` instead: N small documents (two short sections each) through the `rag-ingest`
+CLI as its own process, on a scratch embedded PostgreSQL:
+- a clean run: wall time (process start and model load included), documents/s, the CLI's
+  peak RSS, and the model alone on the same texts in this process right after, so
+  `model / CLI` is the throughput ratio (target >= 0.9);
+- a resumed run on a fresh database: the CLI is killed with SIGKILL once `--kill-at` of the
+  documents are committed, then run again; it prints what the rerun skipped and embedded,
+  checks every document is there once with all its chunks, and the ratio over both runs.
+
 Usage: python bench/ingest.py [--chunks 20000] [--docs 200]
+       python bench/ingest.py --cli 10000 [--kill-at 0.5]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,11 +80,138 @@ def run_pipeline(settings, db, embedder, folder: Path) -> tuple[float, int, list
     return seconds, sum(o.chunks for o in outcomes), embedded
 
 
+def small_docs(folder: Path, n: int, seed: int = 16) -> None:
+    """`n` short Markdown documents: a titled section of two of the corpus' sentences and a
+    second of one, numbers varied so no two are alike (three embedded texts each)."""
+    rng = random.Random(seed)
+    text = " ".join(p.read_text() for p in (ROOT / "rag_service" / "corpus").glob("*.txt"))
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if 40 < len(s) < 200]
+
+    def sentence() -> str:
+        return re.sub(r"\d+", lambda m: str(rng.randint(2, 99)), rng.choice(sentences))
+
+    for i in range(n):
+        (folder / f"doc-{i:05d}.md").write_text(
+            f"# Note {i}\n\n{sentence()} {sentence()}\n\n## Detail\n\n{sentence()}\n"
+        )
+
+
+SUMMARY = re.compile(
+    r"(\d+) added, (\d+) replaced, (\d+) unchanged, (\d+) failed; (\d+) texts embedded"
+)
+
+
+def run_cli(
+    folder: Path, url: str, kill_at: int | None = None
+) -> tuple[float, float, tuple[int, ...] | None]:
+    """Run `rag-ingest folder` against `url`: seconds, peak RSS (MB) and the summary counts
+    (added, replaced, unchanged, failed, texts embedded); killed with SIGKILL once `kill_at`
+    documents are committed (then no summary)."""
+    import psycopg
+
+    cli = [str(Path(sys.executable).with_name("rag-ingest")), str(folder)]
+    env = {**os.environ, "DATABASE_URL": url}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cli, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        if kill_at is not None:
+            with psycopg.connect(url, autocommit=True) as conn:
+                while proc.poll() is None:
+                    try:
+                        n = conn.execute("SELECT count(*) FROM documents").fetchone()[0]  # type: ignore[index]
+                    except psycopg.errors.UndefinedTable:  # not migrated yet
+                        n = 0
+                    if n >= kill_at:
+                        proc.send_signal(signal.SIGKILL)
+                        break
+                    time.sleep(0.05)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t0
+        err.seek(0)
+        found = SUMMARY.search(" ".join(err.read().split()))
+    if kill_at is None and proc.returncode != 0:
+        raise SystemExit(f"rag-ingest exited with {proc.returncode}")
+    return seconds, usage.ru_maxrss / 1024, tuple(map(int, found.groups())) if found else None
+
+
+def cli_bench(n_docs: int, kill_fraction: float) -> None:
+    """See the module docstring (`--cli`)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from ingestion.writer import DocumentWriter, files_under
+    from rag_service.core.config import Settings
+    from rag_service.core.embedded import EmbeddedPostgres
+    from rag_service.retrieval.embedder import build_embedder
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-cli-"))
+    folder = tmp / "docs"
+    folder.mkdir()
+    small_docs(folder, n_docs)
+    settings = Settings(RAG_DATA_DIR=tmp)
+    parser = DocumentWriter(settings, None, None)  # type: ignore[arg-type]
+    docs = {s: parser.parse(s, p.read_bytes(), "-") for s, p in files_under([folder])}
+    texts = [t for d in docs.values() for t in d.inputs]
+    chunks = sum(len(d.chunks) for d in docs.values())
+    print(f"{n_docs:,} documents: {chunks:,} chunks, {len(texts):,} texts to embed")
+    server = EmbeddedPostgres(tmp / "pgdata", delete_on_stop=True)
+    root = server.start()
+    try:
+        with psycopg.connect(root, autocommit=True) as conn:
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                conn.execute(f"ALTER SYSTEM SET {setting} = off")  # a scratch server
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute("CREATE DATABASE clean")
+            conn.execute("CREATE DATABASE resumed")
+        clean, resumed = (make_conninfo(root, dbname=d) for d in ("clean", "resumed"))
+        secs, rss, counts = run_cli(folder, clean)
+        embedder = build_embedder(settings)
+        embedder.embed(texts[:64])  # loaded and warm, as the CLI's is after its first batch
+        t0 = time.perf_counter()
+        embedder.embed(texts)
+        model = time.perf_counter() - t0
+        print(
+            f"clean run: {secs:.1f} s = {n_docs / secs:.1f} documents/s, {len(texts) / secs:.1f}"
+            f" texts/s; model alone on the same texts {model:.1f} s = {len(texts) / model:.1f}"
+            f" texts/s; CLI / model throughput {model / secs:.2f}x; CLI peak RSS {rss:.0f} MB;"
+            f" summary {counts}"
+        )
+        kill_at = max(1, int(kill_fraction * n_docs))
+        first, rss1, _ = run_cli(folder, resumed, kill_at=kill_at)
+        with psycopg.connect(resumed) as conn:
+            committed = conn.execute("SELECT count(*) FROM documents").fetchone()[0]  # type: ignore[index]
+        second, rss2, counts = run_cli(folder, resumed)
+        assert counts is not None
+        added, _, unchanged, _, embedded = counts
+        with psycopg.connect(resumed) as conn:
+            n, distinct, n_chunks = conn.execute(
+                "SELECT count(*), count(DISTINCT source), (SELECT count(*) FROM chunks)"
+                " FROM documents"
+            ).fetchone()  # type: ignore[misc]
+        complete = n == distinct == n_docs and n_chunks == chunks
+        print(
+            f"resumed: killed after {first:.1f} s with {committed:,} documents committed; the"
+            f" rerun ({second:.1f} s) skipped {unchanged:,} (not re-embedded), added {added:,},"
+            f" embedded {embedded:,} of {len(texts):,} texts; resumed = {unchanged == committed};"
+            f" every document once with all its chunks = {complete}; both runs"
+            f" {first + second:.1f} s, CLI / model throughput {model / (first + second):.2f}x;"
+            f" peak RSS {max(rss1, rss2):.0f} MB"
+        )
+    finally:
+        server.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--chunks", type=int, default=20_000)
     ap.add_argument("--docs", type=int, default=200)
+    ap.add_argument("--cli", type=int, default=0, help="documents through rag-ingest instead")
+    ap.add_argument("--kill-at", type=float, default=0.5)
     args = ap.parse_args()
+    if args.cli:
+        cli_bench(args.cli, args.kill_at)
+        return
 
     from rag_service.core.config import Settings
     from rag_service.core.database import Database
