@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import select
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -26,6 +29,52 @@ log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same for every process that migrates this database.
 MIGRATION_LOCK_KEY = 7_310_411_202
+
+# A pooled connection idle for longer than this is checked with a round trip before it is
+# handed out; one used more recently is checked only by looking at its socket (see
+# IdleCheck). Long enough that a busy service never pays the round trip, short enough that a
+# connection dropped silently (a NAT or firewall timeout sends nothing) is found.
+CHECK_IDLE_S = 30.0
+
+
+class IdleCheck:
+    """The pool's check on checkout, without a round trip for a connection in use.
+
+    psycopg_pool's `check_connection` sends an empty query on every checkout: a round trip and
+    two context switches per checkout, three per question. This check looks at the socket
+    instead: an idle connection has nothing to read, so a readable socket means the server
+    sent something unasked (a FATAL before closing it: server restart, terminated backend,
+    idle-session timeout) or closed it, and only then, or when the connection has been idle
+    for more than `idle_s` (a silent drop), is the round-trip check made. A connection that
+    fails anyway is discarded when returned (psycopg marks it broken), and
+    `Database.connection` then has the pool check the others in the background."""
+
+    def __init__(self, idle_s: float = CHECK_IDLE_S) -> None:
+        self.idle_s = idle_s
+        self.round_trips = 0  # checks made with a query (for tests and curiosity)
+        self._returned: weakref.WeakKeyDictionary[psycopg.Connection, float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def returned(self, conn: psycopg.Connection) -> None:
+        """Note that `conn` was just used (called as it goes back to the pool)."""
+        self._returned[conn] = time.monotonic()
+
+    def __call__(self, conn: psycopg.Connection) -> None:
+        last = self._returned.get(conn)
+        if last is not None and time.monotonic() - last < self.idle_s and not _readable(conn):
+            return
+        self.round_trips += 1
+        ConnectionPool.check_connection(conn)
+
+
+def _readable(conn: psycopg.Connection) -> bool:
+    """Whether the server sent anything on an idle connection (or closed it)."""
+    try:
+        ready, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):  # closed: fileno() fails
+        return True
+    return bool(ready)
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -121,6 +170,8 @@ class Database:
         self._closing = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.restarts = 0
+        self.check = IdleCheck()
+        self._sweeping = threading.Lock()
 
     def open(self, *, embedding_model: str, embedding_dim: int) -> None:
         if self.settings.database_url:
@@ -172,12 +223,14 @@ class Database:
 
     def _new_pool(self) -> ConnectionPool:
         statement_ms = int(self.settings.db_statement_timeout_s * 1000)
+        check = self.check
 
         def configure(conn: psycopg.Connection) -> None:
             register_vector(conn)
             # per session rather than a startup option, which PgBouncer refuses
             conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(statement_ms),))
             conn.commit()
+            check.returned(conn)  # it just answered: no need to check it before first use
 
         if self.url is None:
             raise DatabaseUnavailable("database is not open")
@@ -191,7 +244,7 @@ class Database:
             },
             configure=configure,
             # a connection broken by a server restart is found and replaced, not handed out
-            check=ConnectionPool.check_connection,
+            check=self.check,
             open=True,
             name="rag",
         )
@@ -253,10 +306,32 @@ class Database:
             raise DatabaseUnavailable("the database is restarting; retry shortly")
         try:
             with pool.connection(timeout=self.settings.db_pool_timeout_s) as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    self.check.returned(conn)
         except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                self._sweep(pool)
             mapped = database_error(exc)
             if mapped is None:
                 raise
             log.warning("database error %s (sqlstate %s)", type(exc).__name__, exc.sqlstate)
             raise mapped from exc
+
+    def _sweep(self, pool: ConnectionPool) -> None:
+        """After a connection failed: check the pool's idle connections in the background (the
+        broken one is already discarded), so the next requests are not handed their dead
+        siblings. One sweep at a time."""
+        if not self._sweeping.acquire(blocking=False):
+            return
+
+        def sweep() -> None:
+            try:
+                pool.check()
+            except Exception as exc:  # a closed pool (restart, shutdown): nothing to sweep
+                log.debug("pool check after a connection error failed: %s", exc)
+            finally:
+                self._sweeping.release()
+
+        threading.Thread(target=sweep, name="pool-sweep", daemon=True).start()
