@@ -235,7 +235,8 @@ def main() -> None:
             admin.execute(f"ALTER SYSTEM SET shared_buffers = '{args.shared_buffers}'")
             admin.execute("SELECT pg_reload_conf()")
             restart = admin.execute(
-                "SELECT pending_restart FROM pg_settings WHERE name = 'shared_buffers'"
+                "SELECT pg_size_bytes(current_setting('shared_buffers')) <> pg_size_bytes(%s)",
+                (args.shared_buffers,),
             ).fetchone()[0]  # type: ignore[index]
         if restart:  # shared_buffers takes a restart
             server.stop()
