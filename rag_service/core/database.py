@@ -68,6 +68,19 @@ class IdleCheck:
         ConnectionPool.check_connection(conn)
 
 
+def _leave_autocommit(conn: psycopg.Connection) -> None:
+    """Back to the pool's default (transactions); a connection that cannot be brought back
+    to it is closed, so the pool discards it rather than hand it out in autocommit."""
+    if conn.closed:
+        return
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        conn.autocommit = False
+    except psycopg.Error:
+        conn.close()
+
+
 def _readable(conn: psycopg.Connection) -> bool:
     """Whether the server sent anything on an idle connection (or closed it)."""
     try:
@@ -298,7 +311,15 @@ class Database:
             self._embedded = None
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
+    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        """A pooled connection for the block: in a transaction that commits at its end (or
+        rolls back on an error), or with `autocommit=True` without one.
+
+        Autocommit is for the request path: psycopg opens a transaction with a BEGIN of its
+        own round trip and closes it with another, so a single statement costs three round
+        trips in a transaction and one without; a block that needs a transaction then writes
+        BEGIN ... COMMIT itself, inside a pipeline, so that it costs one. A transaction such a
+        block leaves open is rolled back before the connection goes back to the pool."""
         pool = self._pool
         if pool is None:
             raise DatabaseUnavailable("database is not open")
@@ -306,10 +327,14 @@ class Database:
             raise DatabaseUnavailable("the database is restarting; retry shortly")
         try:
             with pool.connection(timeout=self.settings.db_pool_timeout_s) as conn:
+                if autocommit:
+                    conn.autocommit = True
                 try:
                     yield conn
                 finally:
                     self.check.returned(conn)
+                    if autocommit:
+                        _leave_autocommit(conn)
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError):
                 self._sweep(pool)

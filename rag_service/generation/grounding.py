@@ -70,7 +70,7 @@ class CitationVerifier:
             )
         if not located:
             return []
-        with self.db.connection() as conn:
+        with self.db.connection(autocommit=True) as conn:  # one statement: one round trip
             rows = conn.execute(
                 "SELECT coalesce(substr(d.content, v.s + 1, v.e - v.s) = v.q, false)"
                 " FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[])"
@@ -83,5 +83,4 @@ class CitationVerifier:
                     [c.quote for c in located],
                 ),
             ).fetchall()
-            conn.commit()
         return [c for c, (ok,) in zip(located, rows, strict=True) if ok]

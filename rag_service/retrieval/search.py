@@ -140,8 +140,12 @@ class HybridRetriever:
         qvec = vectors[0]
         t1 = time.perf_counter()
         n = max(k, self.n_candidates)
-        with self.db.connection() as conn:
+        # Autocommit, the transaction written out: BEGIN goes in the first pipeline and
+        # COMMIT with the units' statement, two round trips in all (psycopg's own BEGIN and
+        # COMMIT would be two more). The scan settings are local to the transaction.
+        with self.db.connection(autocommit=True) as conn:
             with conn.pipeline():
+                conn.execute("BEGIN")
                 ef = str(max(HNSW_EF_SEARCH, n))
                 conn.execute(_SCAN_SQL, {"ef": ef, "exact_below": EXACT_BELOW})
                 main = self._search(conn, qtext, qvec, n, k)
@@ -158,15 +162,14 @@ class HybridRetriever:
                     if c.chunk_id not in by_id:
                         by_id[c.chunk_id] = c
                         cands.append(c)
-            if cands:
-                for u in conn.execute(_UNITS_SQL, (list(vectors), list(by_id))):
-                    by_id[u[0]].units.append(
-                        UnitHit(
-                            u[1], u[0], u[2], u[3], u[4], u[5], u[6], u[7], frozenset(u[8]), u[9]
-                        )
-                    )
+            with conn.pipeline():
+                units = conn.execute(_UNITS_SQL, (list(vectors), list(by_id))) if cands else None
+                conn.execute("COMMIT")
+            for u in units or ():
+                by_id[u[0]].units.append(
+                    UnitHit(u[1], u[0], u[2], u[3], u[4], u[5], u[6], u[7], frozenset(u[8]), u[9])
+                )
             terms = self._terms(conn, terms_cur.fetchall())
-            conn.commit()
         timings = {"embed": (t1 - t0) * 1000, "search": (time.perf_counter() - t1) * 1000}
         return Retrieval(question, qvec, terms, cands, timings)
 

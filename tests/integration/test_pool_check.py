@@ -92,3 +92,45 @@ def test_a_turn_commits_without_waiting_for_the_wal_and_is_seen_at_once(services
         "first question?",
         "second question?",
     ]
+
+
+def test_an_autocommit_block_gives_the_connection_back_in_transaction_mode(db: Database) -> None:
+    """`connection(autocommit=True)`: no transaction of psycopg's own; whatever the block
+    leaves (an open transaction, an aborted one), the pool gets the connection back idle and
+    in transaction mode."""
+    from rag_service.core.errors import InvalidInput
+
+    with db.connection(autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE t (x int)")  # a temp table lives for the session
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO t VALUES (1)")  # left open: rolled back
+    with db.connection() as conn:
+        assert conn.autocommit is False
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    with pytest.raises(InvalidInput), db.connection(autocommit=True) as conn:  # 22012
+        conn.execute("BEGIN")
+        conn.execute("SELECT 1 / 0")
+    with db.connection() as conn:
+        assert conn.autocommit is False
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        conn.execute("INSERT INTO t VALUES (2)")
+        conn.rollback()  # still a transaction of psycopg's: it rolls back
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_a_failed_turn_leaves_nothing_behind(services) -> None:
+    """The turn's pipeline is one transaction: the conversation row written before a
+    failing statement is rolled back with it."""
+    from rag_service.conversations import Conversation, ConversationStore
+    from rag_service.core.errors import InvalidInput
+
+    store = ConversationStore(services.db)
+    conv = Conversation("0b6c9d9e-3d5e-4c1a-8f0e-2a7d1c9b5e10")
+    bad = {"answer": "NUL \x00 refused", "answerable": True, "reason": "x", "citations": []}
+    with pytest.raises(InvalidInput):
+        store.add_turn(conv, "", "question?", bad)
+    with services.db.connection() as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM conversations WHERE id = %s", (conv.id,)
+        ).fetchone() == (0,)
