@@ -75,13 +75,13 @@ def _tokenizer() -> Tokenizer | None:
 
 def token_counter() -> Callable[[list[str]], list[int]]:
     """Word pieces of each text for the packaged embedder's tokenizer; without it, a
-    conservative estimate (a piece per 3 characters)."""
+    conservative estimate (a piece per 3 characters). One text at a time: `encode_batch`
+    hands each call to the tokenizer's thread pool, which for the few short texts the chunker
+    asks about cost ~6 ms a call beside a busy model (most of a small document's parse)."""
     tok = _tokenizer()
     if tok is None:
         return lambda texts: [len(t) // 3 + 1 for t in texts]
-    return lambda texts: [
-        len(e.ids) for e in tok.encode_batch(list(texts), add_special_tokens=False)
-    ]
+    return lambda texts: [len(tok.encode(t, add_special_tokens=False).ids) for t in texts]
 
 
 def _fallback_spans(
