@@ -69,38 +69,75 @@ class IndexStore:
 
     def write(self, doc: PreparedDocument) -> IngestOutcome:
         """Replace-or-insert `doc` atomically."""
+        return self.write_many([doc])[0]
+
+    def write_many(self, docs: list[PreparedDocument]) -> list[IngestOutcome]:
+        """Replace-or-insert `docs` in one transaction: all of them are committed or none.
+
+        One COPY of chunks and one of units for the whole batch, so the statement triggers
+        that keep the term statistics run once per batch rather than once per document (most
+        of the database's work for small documents). Every source is locked first, in one
+        order, so two writers sharing documents cannot deadlock. Outcomes follow `docs`."""
+        outcomes: dict[int, IngestOutcome] = {}
+        staged: list[tuple[int, PreparedDocument]] = []  # (document id, doc) to copy rows for
         with self.db.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (doc.source,))
-            row = self.current(conn, doc.source)
-            if self.is_current(row, doc.sha256):
-                return IngestOutcome(doc.source, "unchanged", row[0], len(doc.chunks))
-            meta = Jsonb({**doc.meta, "indexed_with": self.indexed_with})
-            if row:
-                doc_id, status = row[0], "replaced"
-                conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
-                conn.execute(
-                    "UPDATE documents SET title = %s, sha256 = %s, bytes = %s, content = %s,"
-                    " meta = meta || %s, updated_at = now() WHERE id = %s",
-                    (doc.title, doc.sha256, doc.size, doc.text, meta, doc_id),
-                )
-            else:
-                status = "added"
-                doc_id = conn.execute(
-                    "INSERT INTO documents (source, title, sha256, bytes, content, meta)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                    (doc.source, doc.title, doc.sha256, doc.size, doc.text, meta),
-                ).fetchone()[0]  # type: ignore[index]
-            chunk_ids = [
-                r[0]
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(s))"
+                " FROM (SELECT DISTINCT unnest(%s::text[]) AS s ORDER BY 1) t",
+                ([d.source for d in docs],),
+            )
+            current = {
+                r[0]: r[1:]
                 for r in conn.execute(
-                    "SELECT nextval('chunks_id_seq') FROM generate_series(1, %s)",
-                    (len(doc.chunks),),
+                    "SELECT source, id, sha256, meta->>'indexed_with' FROM documents"
+                    " WHERE source = ANY(%s)",
+                    ([d.source for d in docs],),
                 )
-            ]
-            with conn.cursor() as cur:
-                with cur.copy(f"COPY chunks ({CHUNK_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.set_types(CHUNK_TYPES)
-                    for cid, c, vec in zip(chunk_ids, doc.chunks, doc.chunk_vectors, strict=True):
+            }
+            # in the given order, so ids follow it as they did a document at a time
+            for i, doc in enumerate(docs):
+                row = current.get(doc.source)
+                if self.is_current(row, doc.sha256):
+                    outcomes[i] = IngestOutcome(doc.source, "unchanged", row[0], len(doc.chunks))
+                    continue
+                meta = Jsonb({**doc.meta, "indexed_with": self.indexed_with})
+                if row:
+                    doc_id, status = row[0], "replaced"
+                    conn.execute("DELETE FROM chunks WHERE document_id = %s", (doc_id,))
+                    conn.execute(
+                        "UPDATE documents SET title = %s, sha256 = %s, bytes = %s, content = %s,"
+                        " meta = meta || %s, updated_at = now() WHERE id = %s",
+                        (doc.title, doc.sha256, doc.size, doc.text, meta, doc_id),
+                    )
+                else:
+                    status = "added"
+                    doc_id = conn.execute(
+                        "INSERT INTO documents (source, title, sha256, bytes, content, meta)"
+                        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                        (doc.source, doc.title, doc.sha256, doc.size, doc.text, meta),
+                    ).fetchone()[0]  # type: ignore[index]
+                outcomes[i] = IngestOutcome(doc.source, status, doc_id, len(doc.chunks))  # type: ignore[arg-type]
+                staged.append((doc_id, doc))
+            if staged:
+                self._copy_rows(conn, staged)
+        return [outcomes[i] for i in range(len(docs))]
+
+    @staticmethod
+    def _copy_rows(conn: psycopg.Connection, staged: list[tuple[int, PreparedDocument]]) -> None:
+        """The chunks and units of every staged document, one COPY each."""
+        ids = iter(
+            r[0]
+            for r in conn.execute(
+                "SELECT nextval('chunks_id_seq') FROM generate_series(1, %s)",
+                (sum(len(doc.chunks) for _, doc in staged),),
+            )
+        )
+        chunk_ids = [[next(ids) for _ in doc.chunks] for _, doc in staged]
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY chunks ({CHUNK_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(CHUNK_TYPES)
+                for (doc_id, doc), cids in zip(staged, chunk_ids, strict=True):
+                    for cid, c, vec in zip(cids, doc.chunks, doc.chunk_vectors, strict=True):
                         cp.write_row(
                             (
                                 cid,
@@ -114,9 +151,10 @@ class IndexStore:
                                 vec,
                             )
                         )
-                with cur.copy(f"COPY units ({UNIT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.set_types(UNIT_TYPES)
-                    for cid, c, vecs in zip(chunk_ids, doc.chunks, doc.unit_vectors, strict=True):
+            with cur.copy(f"COPY units ({UNIT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(UNIT_TYPES)
+                for (_, doc), cids in zip(staged, chunk_ids, strict=True):
+                    for cid, c, vecs in zip(cids, doc.chunks, doc.unit_vectors, strict=True):
                         for n, (u, vec) in enumerate(zip(c.units, vecs, strict=True)):
                             cp.write_row(
                                 (
@@ -131,7 +169,6 @@ class IndexStore:
                                     vec,
                                 )
                             )
-        return IngestOutcome(doc.source, status, doc_id, len(doc.chunks))  # type: ignore[arg-type]
 
     def delete(self, source: str) -> bool:
         with self.db.connection() as conn, conn.transaction():

@@ -1,4 +1,4 @@
-"""The idempotent index writer: load → chunk → embed → one transaction per document.
+"""The idempotent index writer: load → chunk → embed → write; a document is whole or absent.
 
 Keyed by `source` (the document's name) and the SHA-256 of its bytes:
 - same source, same hash: nothing is loaded, embedded or written (`unchanged`);
@@ -44,6 +44,10 @@ __all__ = ["DocumentWriter", "ParsedDocument", "PreparedDocument", "files_under"
 log = logging.getLogger(__name__)
 
 EMBED_GROUP_TEXTS = 2048
+# Documents per transaction when a folder is ingested: the triggers that keep the term
+# statistics run once per statement, so small documents are cheaper written together; a
+# kill loses at most the batch in flight (the rest is committed and skipped on the rerun).
+WRITE_BATCH = 32
 # Bump when chunking, units or embedding inputs change: documents indexed by another version
 # are re-indexed even though their bytes did not change.
 INDEX_VERSION = 6  # 6: PDF tables read by column, slide items, table captions searched
@@ -129,6 +133,10 @@ class DocumentWriter:
         """Replace-or-insert `doc` atomically (see `IndexStore.write`)."""
         return self.store.write(doc)
 
+    def write_many(self, docs: list[PreparedDocument]) -> list[IngestOutcome]:
+        """Replace-or-insert `docs` in one transaction (see `IndexStore.write_many`)."""
+        return self.store.write_many(docs)
+
     def refresh_stats(self) -> None:
         """Nothing to do: the term statistics (lexicon, chunk count) are updated by triggers in
         each document's own transaction, by the rows it wrote (migration 0004), so an upload
@@ -154,9 +162,11 @@ class DocumentWriter:
         """Ingest files and directories; one bad file is reported and the rest go on.
 
         Documents are embedded in groups of about EMBED_GROUP_TEXTS texts, and written by one
-        background thread (a transaction per document) while the next group embeds; a group
+        background thread (a transaction per WRITE_BATCH documents; a batch that fails is
+        written again a document at a time, so one bad document fails alone) while the next
+        group embeds; a group
         waits for the one before it to be written, so at most two are held in memory however
-        many files there are. Every document is committed on its own, so a run that is killed
+        many files there are. Each batch is committed as it is written, so a run that is killed
         keeps what it wrote, and the next run skips those documents (same source and bytes)
         before reading them further: it embeds only what the first did not commit.
         """
@@ -171,12 +181,22 @@ class DocumentWriter:
             if progress:
                 progress(outcome)
 
-        def write(slot: int, doc: PreparedDocument) -> None:
+        def write(batch: list[tuple[int, PreparedDocument]]) -> None:
             try:
-                done(slot, self.write(doc))
+                written = self.write_many([d for _, d in batch])
             except (RagError, psycopg.Error) as exc:
+                if len(batch) > 1:  # one bad document fails alone: the rest go one by one
+                    for one in batch:
+                        write([one])
+                    return
                 reason = exc.message if isinstance(exc, RagError) else f"database error: {exc}"
-                done(slot, IngestOutcome(doc.source, "failed", reason=reason.splitlines()[0]))
+                done(
+                    batch[0][0],
+                    IngestOutcome(batch[0][1].source, "failed", reason=reason.splitlines()[0]),
+                )
+                return
+            for (slot, _), outcome in zip(batch, written, strict=True):
+                done(slot, outcome)
 
         writes: list[Future[None]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer") as pool:
@@ -193,8 +213,9 @@ class DocumentWriter:
                     for f in writes:  # the last group's writes, done while this one embedded
                         f.result()
                     writes.clear()
-                    for (slot, _), doc in zip(pending, prepared, strict=True):
-                        writes.append(pool.submit(write, slot, doc))
+                    slots = [(slot, doc) for (slot, _), doc in zip(pending, prepared, strict=True)]
+                    for i in range(0, len(slots), WRITE_BATCH):
+                        writes.append(pool.submit(write, slots[i : i + WRITE_BATCH]))
                 pending.clear()
 
             for slot, (source, path) in enumerate(found):

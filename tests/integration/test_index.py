@@ -257,8 +257,8 @@ def test_start_up_refreshes_indexed_bundled_files_only(services, settings, tmp_p
 
 def test_an_unexpected_writer_error_is_raised_not_lost(services, settings, tmp_path) -> None:
     class Broken(DocumentWriter):
-        def write(self, doc):
-            raise RuntimeError(f"bug while writing {doc.source}")
+        def write_many(self, docs):
+            raise RuntimeError(f"bug while writing {docs[0].source}")
 
     (tmp_path / "lost.md").write_text("# Lost\nA document that must not vanish silently.\n")
     writer = Broken(settings, services.db, services.embedder)

@@ -117,3 +117,29 @@ def test_a_killed_ingest_resumes_without_redoing_committed_documents(
             "SELECT (SELECT count(*) FROM chunks), (SELECT n_chunks FROM corpus_stats)"
         ).fetchone()  # type: ignore[misc]
     assert exact == counted  # the statistics followed only the committed rows
+
+
+def test_a_batch_with_a_bad_document_writes_the_others(services, settings, tmp_path) -> None:
+    """Documents are written WRITE_BATCH to a transaction; when one makes the database refuse
+    the batch, the batch is written again a document at a time: that one fails alone."""
+
+    batches: list[int] = []
+
+    class Refusing(DocumentWriter):
+        def write_many(self, docs):  # type: ignore[no-untyped-def]
+            batches.append(len(docs))
+            if any(d.source.endswith("note-0003.md") for d in docs):
+                raise psycopg.errors.DataError("invalid byte sequence")
+            return super().write_many(docs)
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    small_docs(folder, 6)
+    writer = Refusing(settings, services.db, services.embedder)
+    outcomes = writer.ingest_paths([folder])
+    assert batches[0] == 6  # one transaction was tried for the whole batch
+    assert [o.status for o in outcomes] == ["added"] * 3 + ["failed"] + ["added"] * 2
+    assert "invalid byte sequence" in (outcomes[3].reason or "")
+    assert set(rows_by_source(services.db.url)) == {
+        o.source for o in outcomes if o.status == "added"
+    }
