@@ -3,11 +3,23 @@
 Starts `rag-serve` (embedded database, bundled corpus, offline extractive generator) on a free
 loopback port, then measures POST /v1/ask:
 - sequentially (p50/p95 latency, requests/s),
-- with N concurrent clients (p50/p95, requests/s),
-and where the time goes, from the per-stage `timings_ms` the service returns.
+- with N concurrent clients for each N of --clients (p50/p95, requests/s, 503s shed),
+and for each phase the CPU time spent per answered request by the serving Python processes,
+by PostgreSQL and by this client (the client shares the machine's cores with the server), the
+server's own per-stage `timings_ms`, and at the end the RSS of every serving process.
 
-Usage: python bench/ask.py [--requests 200] [--clients 8] [--url http://...]
-With --url, an already running service is measured instead.
+The questions are the labelled ones (evals/datasets dev + extra, 76), asked in turn, so the
+server's cache of question vectors answers most repeats; --uncached also measures each
+variant with that cache off (RAG_EMBEDDING_CACHE_SIZE=0), every question embedded.
+
+Before/after in one run: --before DIR serves the source tree in DIR (e.g. `git archive <commit>
+| tar -x -C DIR`) as a first variant, measured the same way, then the installed tree. --naive
+also runs bench/baseline_langchain.py (the naive LangChain pipeline, in process, sequential)
+and prints each variant's throughput at the first --clients as a multiple of the naive one's.
+
+Usage: python bench/ask.py [--requests 300] [--clients 8,32] [--uncached] [--before DIR]
+                           [--naive] [--url http://...]
+With --url, an already running service is measured instead (no CPU or RSS figures).
 """
 
 from __future__ import annotations
@@ -15,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -22,9 +36,11 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = [
@@ -36,6 +52,8 @@ QUESTIONS = [
 
 
 def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
 
@@ -46,24 +64,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(
+    extra_env: dict[str, str] | None = None, src: Path | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`rag-serve` on a scratch data directory; with `src`, the package from that source tree
+    (put first on PYTHONPATH) instead of the installed one."""
     port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="bench-ask-")
     env = {
         **os.environ,
         "PORT": str(port),
-        "RAG_DATA_DIR": tempfile.mkdtemp(prefix="bench-ask-"),
+        "RAG_DATA_DIR": data_dir,
         "RAG_LOG_LEVEL": "warning",
         **(extra_env or {}),
     }
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "rag-serve")], env=env)
+    env.pop("DATABASE_URL", None)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
+    proc = subprocess.Popen([sys.executable, "-m", "rag_service.cli"], env=env, cwd=src or ROOT)
+    proc.data_dir = data_dir  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    deadline = time.time() + 180
     while time.time() < deadline:
         try:
             if httpx.get(url + "/readyz", timeout=1).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             pass
+        if proc.poll() is not None:
+            break
         time.sleep(0.2)
     proc.terminate()
     raise RuntimeError("server did not become ready")
@@ -81,7 +112,58 @@ def one(client: httpx.Client, question: str) -> tuple[float, dict | None]:
     return ms, r.json()
 
 
-def measure(url: str, requests: int, clients: int) -> dict[str, float]:
+class CpuMeter:
+    """CPU seconds used so far by the serving Python processes, by the embedded PostgreSQL
+    (the postmaster, its live backends and the ones it has reaped) and by this process."""
+
+    def __init__(self, proc: subprocess.Popen | None) -> None:
+        self.proc = proc
+
+    def _postmaster(self) -> psutil.Process | None:
+        data_dir = getattr(self.proc, "data_dir", None)
+        pid_file = Path(data_dir or "/nonexistent") / "pgdata" / "postmaster.pid"
+        try:
+            return psutil.Process(int(pid_file.read_text().split()[0]))
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return None
+
+    def read(self) -> dict[str, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        out = {"client": own.ru_utime + own.ru_stime, "server": 0.0, "postgres": 0.0}
+        if self.proc is None:
+            return out
+        root = psutil.Process(self.proc.pid)
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                key = "postgres" if p.name().startswith("postgres") else "server"
+                out[key] += t.user + t.system
+            except psutil.Error:
+                continue
+        if (pm := self._postmaster()) is not None:
+            for p in [pm, *pm.children(recursive=True)]:
+                try:
+                    t = p.cpu_times()
+                    out["postgres"] += t.user + t.system
+                    if p.pid == pm.pid:
+                        out["postgres"] += t.children_user + t.children_system
+                except psutil.Error:
+                    continue
+        return out
+
+
+@dataclass
+class Phase:
+    clients: int
+    p50: float
+    p95: float
+    rps: float
+    shed: int
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per answered request
+    stages: dict[str, float] = field(default_factory=dict)  # mean server-side ms
+
+
+def measure(url: str, requests: int, clients: int, meter: CpuMeter) -> Phase:
     qs = [QUESTIONS[i % len(QUESTIONS)] for i in range(requests)]
     lat: list[float] = []
     shed = 0
@@ -90,10 +172,11 @@ def measure(url: str, requests: int, clients: int) -> dict[str, float]:
         for q in QUESTIONS[:5]:
             one(warm, q)
 
-    def worker(chunk: list[str]) -> list[tuple[float, dict]]:
+    def worker(chunk: list[str]) -> list[tuple[float, dict | None]]:
         with httpx.Client(base_url=url, timeout=60) as c:
             return [one(c, q) for q in chunk]
 
+    cpu0 = meter.read()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         for results in pool.map(worker, [qs[i::clients] for i in range(clients)]):
@@ -105,62 +188,125 @@ def measure(url: str, requests: int, clients: int) -> dict[str, float]:
                 for k, v in body.get("timings_ms", {}).items():
                     stages.setdefault(k, []).append(v)
     wall = time.perf_counter() - t0
-    out = {"p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "rps": len(lat) / wall, "shed": shed}
-    out.update({f"stage_{k}": statistics.mean(v) for k, v in stages.items()})
+    cpu1 = meter.read()
+    n = max(1, len(lat))
+    return Phase(
+        clients,
+        pct(lat, 0.5),
+        pct(lat, 0.95),
+        len(lat) / wall,
+        shed,
+        {k: 1000 * (cpu1[k] - cpu0[k]) / n for k in cpu0},
+        {k: statistics.mean(v) for k, v in stages.items()},
+    )
+
+
+def server_rss(pid: int) -> list[float]:
+    """Resident MB of the serving Python processes (the supervisor first, then each worker)."""
+    root = psutil.Process(pid)
+    out = []
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            if not p.name().startswith("postgres"):
+                out.append(p.memory_info().rss / 2**20)
+        except psutil.NoSuchProcess:
+            continue
     return out
 
 
-def server_rss(pid: int) -> str:
-    """Resident memory of the serving Python processes (the supervisor and each worker) and,
-    separately, of the embedded PostgreSQL processes they started."""
-    import psutil
-
-    root = psutil.Process(pid)
-    py, pg = [], 0
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            rss = p.memory_info().rss
-            name = p.name()
-        except psutil.NoSuchProcess:
-            continue
-        if name.startswith("postgres"):
-            pg += rss
-        else:
-            py.append(rss)
-    mb = ", ".join(f"{r / 2**20:.0f}" for r in py)
-    return f"serving Python processes RSS MB: {mb}; PostgreSQL total {pg / 2**20:.0f} MB"
-
-
-def report(label: str, m: dict[str, float]) -> None:
-    stages = ", ".join(
-        f"{k.removeprefix('stage_')} {v:.1f}" for k, v in m.items() if k.startswith("stage_")
-    )
+def report(label: str, m: Phase) -> None:
+    who = "sequential" if m.clients == 1 else f"{m.clients} concurrent clients"
+    cpu = ", ".join(f"{k} {v:.1f}" for k, v in m.cpu_ms.items())
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in m.stages.items())
     print(
-        f"{label}: p50 {m['p50']:.1f} ms, p95 {m['p95']:.1f} ms, {m['rps']:.1f} req/s,"
-        f" {m['shed']:.0f} shed (503)"
-        f"  | mean server-side ms: {stages}"
+        f"[{label}] {who}: p50 {m.p50:.1f} ms, p95 {m.p95:.1f} ms, {m.rps:.1f} req/s,"
+        f" {m.shed} shed (503) | CPU ms per request: {cpu} | mean server-side ms: {stages}",
+        flush=True,
     )
+
+
+def run_variant(
+    label: str, args: argparse.Namespace, env: dict[str, str], src: Path | None
+) -> tuple[list[Phase], list[float]]:
+    proc, url = start_server(env, src)
+    try:
+        meter = CpuMeter(proc)
+        phases = [measure(url, args.requests, 1, meter)]
+        report(label, phases[0])
+        for n in args.clients:
+            phases.append(measure(url, args.requests, n, meter))
+            report(label, phases[-1])
+        rss = server_rss(proc.pid)
+        print(f"[{label}] serving Python processes RSS MB: " + ", ".join(f"{r:.0f}" for r in rss))
+        return phases, rss
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def naive_rps() -> float | None:
+    """Sequential requests/s of the naive LangChain pipeline (bench/baseline_langchain.py,
+    in process): 1000 / its mean latency."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "baseline_langchain.py")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    print(out.stdout, end="")
+    m = re.search(r"^naive LangChain PGVector .*?([\d.]+) req/s", out.stdout, re.M)
+    if m is None:
+        print(out.stderr[-2000:])
+        return None
+    return float(m.group(1))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--clients", default="8,32", help="comma-separated client counts")
     ap.add_argument("--url")
+    ap.add_argument("--uncached", action="store_true", help="also with the vector cache off")
+    ap.add_argument("--before", type=Path, help="a source tree served as the 'before' variant")
+    ap.add_argument("--naive", action="store_true", help="also the naive pipeline, as a ratio")
     args = ap.parse_args()
-    proc = None
-    url = args.url
-    if url is None:
-        proc, url = start_server()
-    try:
-        report("sequential", measure(url, args.requests, 1))
-        report(f"{args.clients} concurrent clients", measure(url, args.requests, args.clients))
-        if proc is not None:
-            print(server_rss(proc.pid))
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+    args.clients = [int(c) for c in args.clients.split(",") if c]
+    if args.url:
+        meter = CpuMeter(None)
+        report("given url", measure(args.url, args.requests, 1, meter))
+        for n in args.clients:
+            report("given url", measure(args.url, args.requests, n, meter))
+        return
+    variants: list[tuple[str, dict[str, str], Path | None]] = []
+    for tree, src in (("before", args.before), ("after", None)):
+        if tree == "before" and src is None:
+            continue
+        label = tree if args.before else "ask"
+        variants.append((label, {}, src))
+        if args.uncached:
+            variants.append((f"{label}, no vector cache", {"RAG_EMBEDDING_CACHE_SIZE": "0"}, src))
+    results = {label: run_variant(label, args, env, src) for label, env, src in variants}
+    naive = naive_rps() if args.naive else None
+
+    head = ["variant", "seq p50/p95 ms", "seq req/s"]
+    for n in args.clients:
+        head += [f"{n} clients req/s", f"{n} clients p95 ms"]
+    head += ["CPU ms/req at " + str(args.clients[0]), "RSS MB"]
+    if naive:
+        head.append(f"x naive ({naive:.1f} req/s)")
+    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for label, (phases, rss) in results.items():
+        seq, conc = phases[0], phases[1:]
+        row = [label, f"{seq.p50:.1f} / {seq.p95:.1f}", f"{seq.rps:.1f}"]
+        for p in conc:
+            row += [f"{p.rps:.1f}" + (f" ({p.shed} shed)" if p.shed else ""), f"{p.p95:.1f}"]
+        cpu = conc[0].cpu_ms if conc else seq.cpu_ms
+        row.append(" / ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+        row.append(" + ".join(f"{r:.0f}" for r in rss))
+        if naive:
+            row.append(f"{(conc[0].rps if conc else seq.rps) / naive:.1f}x")
+        print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

@@ -147,14 +147,15 @@ def main() -> None:
             statistics.fmean(cite_ok),
             statistics.median(lat),
             lat[round(0.95 * (len(lat) - 1))],
+            1000 / statistics.fmean(lat),  # sequential requests/s
         )
     print(f"{len(rows)} questions ({sum(r.answerable for r in rows)} answerable)")
     print(
         f"{'pipeline':28} {'answer_acc':>10} {'abstain_acc':>11} {'cite_acc':>8} "
-        f"{'p50 ms':>7} {'p95 ms':>7}"
+        f"{'p50 ms':>7} {'p95 ms':>7} {'req/s':>7}"
     )
-    for label, (a, b, c, p50, p95) in table.items():
-        print(f"{label:28} {a:10.2f} {b:11.2f} {c:8.2f} {p50:7.1f} {p95:7.1f}")
+    for label, (a, b, c, p50, p95, rps) in table.items():
+        print(f"{label:28} {a:10.2f} {b:11.2f} {c:8.2f} {p50:7.1f} {p95:7.1f} {rps:7.1f} req/s")
     services.close()
 
 

@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     # Request limits: bodies are counted while they stream in, before anything is buffered.
     max_json_bytes: int = Field(65_536, alias="RAG_MAX_JSON_BYTES", ge=1024)
     max_header_bytes: int = Field(16_384, alias="RAG_MAX_HEADER_BYTES", ge=4096)
-    # /v1 requests in progress per process; beyond it 503 + Retry-After at once. Unset: twice
-    # the CPUs this process may use (offline answering is CPU-bound; raise it for LLM
+    # /v1 requests in progress per process; beyond it 503 + Retry-After at once. Unset: four
+    # times the CPUs this process may use (offline answering is CPU-bound; raise it for LLM
     # providers, whose calls wait on the network); 0: no limit.
     max_in_flight: int | None = Field(None, alias="RAG_MAX_IN_FLIGHT", ge=0)
     # /v1/search responses: hits are cut (text shortened, then fewer hits) to stay under this.
@@ -225,13 +225,18 @@ class Settings(BaseSettings):
 
     @property
     def in_flight_limit(self) -> int:
-        """RAG_MAX_IN_FLIGHT, else twice the CPUs available to this process, plus
+        """RAG_MAX_IN_FLIGHT, else four times the CPUs available to this process, plus
         RAG_LLM_MAX_CONCURRENCY when an LLM provider is configured (requests waiting on the
-        network load no CPU, and that limit bounds them already). 0: no limit."""
+        network load no CPU, and that limit bounds them already). 0: no limit.
+
+        Per process, and the kernel does not spread connections evenly over the workers (one
+        per CPU): at twice the CPUs, 8 clients on 2 cores were shed (bench/ask.py: 90 of 300
+        requests answered 503) while the other worker had room. Four times the CPUs queues at
+        most ~8 requests per core, tens of milliseconds of work, before shedding."""
         if self.max_in_flight is not None:
             return self.max_in_flight
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        limit = 2 * (cpus or 1)
+        limit = 4 * (cpus or 1)
         if any(p.configured for p in self.llm_providers.values()):
             if self.llm_max_concurrency == 0:
                 return 0

@@ -100,3 +100,23 @@ def test_no_writable_model_cache_falls_back_to_torch(base_settings, tmp_path) ->
     emb = build_embedder(base_settings.model_copy(update={"model_cache_dir": blocker / "models"}))
     assert isinstance(emb, LocalEmbedder)
     assert emb.embed(["a question"]).shape == (1, emb.dim)
+
+
+def test_cache_is_bounded_and_evicts_the_least_recently_used(base_settings) -> None:
+    """The LRU cache of question vectors holds at most RAG_EMBEDDING_CACHE_SIZE of them; a
+    question asked again is served from it, one pushed out is embedded anew to an equal
+    vector."""
+    from rag_service.retrieval.embedder import build_embedder
+
+    emb = build_embedder(
+        base_settings.model_copy(update={"embedding_runtime": "onnx", "embedding_cache_size": 2})
+    )
+    a, b, c = "what is a day rate?", "how long is the course?", "which skills are rare?"
+    first_a, first_b = emb.embed([a])[0], emb.embed([b])[0]
+    assert list(emb._cache) == [a, b]
+    assert np.array_equal(emb.embed([a])[0], first_a)  # a hit: a is now the most recent
+    assert list(emb._cache) == [b, a]
+    emb.embed([c])  # evicts b, the least recently used
+    assert list(emb._cache) == [a, c]
+    assert np.array_equal(emb.embed([b])[0], first_b)  # embedded again, the same vector
+    assert list(emb._cache) == [c, b]
