@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import TypeAdapter
 from sse_starlette import EventSourceResponse
 
 from rag_service.api.deps import PipelineDep, ServicesDep
 from rag_service.api.routes.conversations import begin_turn, record_turn
 from rag_service.api.schemas import AskRequest, AskResponse, ask_body
 from rag_service.core.errors import InvalidInput, RagError
-from rag_service.pipeline import AskResult, validate_question
+from rag_service.pipeline import AskResult, RagPipeline, validate_question
+from rag_service.services import Services
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 log = logging.getLogger(__name__)
@@ -35,18 +36,30 @@ def check_length(text: str, max_chars: int, what: str = "question") -> None:
         raise InvalidInput(f"{what} is {len(text)} characters; the limit is {max_chars}")
 
 
+# The /v1/ask body as FastAPI would make it from the response model (validated, then dumped
+# to JSON by pydantic), but in the request's worker thread: see `ask`.
+_ASK_RESPONSE = TypeAdapter(AskResponse)
+
+
 @router.post("/ask", response_model=AskResponse)
-def ask(
-    body: AskRequest,
-    pipeline: PipelineDep,
-    services: ServicesDep,
-    request: Request,
-    response: Response,
-) -> dict[str, Any]:
+async def ask(
+    body: AskRequest, pipeline: PipelineDep, services: ServicesDep, request: Request
+) -> Response:
     """Answer from the documents with verified citations, or abstain (`answerable: false`).
     With `conversation_id`, a follow-up is read in the light of the turns before it."""
     check_length(body.question, pipeline.max_question_chars)
     request.state.provider = body.provider or pipeline.default_provider
+    # One thread hop for the whole answer. A plain `def` route costs two: FastAPI runs it in
+    # a worker thread, then validates its returned dict against the response model in
+    # another; under load each hop waits for a thread and the GIL.
+    return await run_in_threadpool(answer, body, pipeline, services, request)
+
+
+def answer(
+    body: AskRequest, pipeline: RagPipeline, services: Services, request: Request
+) -> Response:
+    """The blocking part of /v1/ask (database, model, CPU): the answer, the conversation's
+    turn recorded, and the JSON body the response model defines."""
     turn = begin_turn(request, services, body.conversation_id)
     with pipeline.tracer.request("ask", body.question) as trace:
         result = pipeline.ask(
@@ -58,12 +71,13 @@ def ask(
         result.trace_id = trace.trace_id
         trace.update(output={"answerable": result.answerable, "reason": result.reason})
     _record(request, result)
-    response.headers["X-Abstained"] = "false" if result.answerable else "true"
+    headers = {"X-Abstained": "false" if result.answerable else "true"}
     if result.trace_id:
-        response.headers["X-Trace-Id"] = result.trace_id
+        headers["X-Trace-Id"] = result.trace_id
     out = ask_body(result)
     record_turn(turn, body.question, out)
-    return out
+    content = _ASK_RESPONSE.dump_json(_ASK_RESPONSE.validate_python(out), by_alias=True)
+    return Response(content, media_type="application/json", headers=headers)
 
 
 @router.post("/ask/stream", response_class=EventSourceResponse)
