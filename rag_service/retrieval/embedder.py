@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -139,6 +140,81 @@ def onnx_model_path(model_dir: Path, cache_dir: Path) -> Path:
     return out
 
 
+class _Waiting:
+    """One caller's texts waiting for the batcher: its vectors or error arrive in `result` /
+    `error`, or it is handed `batch` to run as the next leader."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.done = threading.Event()
+        self.result: np.ndarray | None = None
+        self.error: BaseException | None = None
+        self.batch: list[_Waiting] | None = None
+
+
+class MicroBatcher:
+    """Runs concurrent callers' texts through `run` together, adding no wait to a lone call.
+
+    A call that finds the model idle runs at once (the leader). Calls that arrive while it
+    runs queue up; when the leader is done, the first of them becomes the next leader and runs
+    everything queued as one batch, then hands over in turn. The batching window is thus the
+    length of one run, and nobody waits for a timer. Under concurrency this means one model
+    run at a time per process instead of one per request: with one intra-op thread per run
+    and one worker per core, the cores are not oversubscribed, and a batch of short questions
+    costs less per question than the same questions one by one."""
+
+    def __init__(self, run: Callable[[list[str]], np.ndarray]) -> None:
+        self._run = run
+        self._lock = threading.Lock()
+        self._busy = False
+        self._queue: list[_Waiting] = []
+        self.runs = 0  # model runs made (for tests and curiosity)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        me = _Waiting(texts)
+        with self._lock:
+            if self._busy:
+                self._queue.append(me)
+            else:
+                self._busy = True
+                me.batch = [me]
+        if me.batch is None:
+            me.done.wait()
+            if me.batch is None:  # another leader ran our texts
+                if me.error is not None:
+                    raise me.error
+                assert me.result is not None
+                return me.result
+        batch = me.batch
+        try:
+            self.runs += 1
+            vectors = self._run([t for w in batch for t in w.texts])
+            start = 0
+            for w in batch:
+                w.result = vectors[start : start + len(w.texts)]
+                start += len(w.texts)
+        except BaseException as exc:
+            for w in batch:
+                w.error = exc
+        finally:
+            with self._lock:
+                queued, self._queue = self._queue, []
+                if queued:
+                    queued[0].batch = queued
+                else:
+                    self._busy = False
+            if queued:
+                queued[0].done.set()
+            for w in batch:
+                if w is not me:
+                    w.batch = None
+                    w.done.set()
+        if me.error is not None:
+            raise me.error
+        assert me.result is not None
+        return me.result
+
+
 class OnnxEmbedder:
     """The local model on ONNX Runtime, tokenised with `tokenizers`, mean-pooled and normalised
     in numpy: the same vectors as sentence-transformers (cosine ≥ 0.99, see
@@ -147,7 +223,8 @@ class OnnxEmbedder:
     One session, one intra-op thread per call: concurrent requests each take a core instead of
     fighting over a shared pool (no oversubscription), and a large batch is split across
     `threads` calls in parallel. Batches are length-sorted, so each pads only to its longest
-    text. Single questions are kept in an LRU cache of `cache_size` vectors."""
+    text. Single questions are kept in an LRU cache of `cache_size` vectors, and the questions
+    of concurrent requests that miss it are embedded together (MicroBatcher)."""
 
     def __init__(
         self,
@@ -184,6 +261,7 @@ class OnnxEmbedder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._batcher = MicroBatcher(self._embed)
         self.dim = int(self._run([[self._pad_id]]).shape[1])
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
@@ -220,15 +298,17 @@ class OnnxEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self._cache_size == 0 or len(texts) > 8:  # ingestion batches bypass the cache
+        if len(texts) > 8:  # ingestion batches bypass the cache and the batcher
             return self._embed(texts)
+        if self._cache_size == 0:
+            return self._batcher(texts)
         with self._lock:
             hits = {t: self._cache[t] for t in texts if t in self._cache}
             for t in hits:
                 self._cache.move_to_end(t)
         missing = list(dict.fromkeys(t for t in texts if t not in hits))
         if missing:
-            for t, v in zip(missing, self._embed(missing), strict=True):
+            for t, v in zip(missing, self._batcher(missing), strict=True):
                 v.setflags(write=False)
                 hits[t] = v
             with self._lock:

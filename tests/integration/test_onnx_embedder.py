@@ -120,3 +120,29 @@ def test_cache_is_bounded_and_evicts_the_least_recently_used(base_settings) -> N
     assert list(emb._cache) == [a, c]
     assert np.array_equal(emb.embed([b])[0], first_b)  # embedded again, the same vector
     assert list(emb._cache) == [c, b]
+
+
+def test_concurrent_questions_get_the_vectors_they_get_alone(runtimes, questions) -> None:
+    """Questions of concurrent requests that miss the cache are embedded in one batch
+    (MicroBatcher); each gets the vector it gets when asked alone."""
+    import threading
+
+    _, onnx_emb = runtimes
+    asked = questions[:16]
+    alone = np.vstack([onnx_emb._embed([q]) for q in asked])
+    runs_before = onnx_emb._batcher.runs
+    onnx_emb._cache.clear()
+    got: list[np.ndarray | None] = [None] * len(asked)
+    start = threading.Barrier(len(asked))
+
+    def ask(i: int) -> None:
+        start.wait()
+        got[i] = onnx_emb.embed([asked[i]])[0]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(asked))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert onnx_emb._batcher.runs - runs_before < len(asked)  # some were batched
+    np.testing.assert_allclose(np.vstack(got), alone, rtol=0, atol=1e-6)
