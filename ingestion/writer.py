@@ -50,7 +50,7 @@ EMBED_GROUP_TEXTS = 2048
 WRITE_BATCH = 32
 # Bump when chunking, units or embedding inputs change: documents indexed by another version
 # are re-indexed even though their bytes did not change.
-INDEX_VERSION = 6  # 6: PDF tables read by column, slide items, table captions searched
+INDEX_VERSION = 7  # 7: a text line ending on a comma continues; 6: PDF tables by column
 
 
 def _json_safe(value: object) -> object:

@@ -205,7 +205,9 @@ def _continues(a: _Line, b: _Line, width: int) -> bool:
     if a.width + 1 + len(first_word) > width:
         return True
     tail = a.text[-1]
-    return tail not in _END_PUNCT and (b.text[0].islower() or tail in "-/(,")
+    if tail in "-/(,":  # a line never ends a paragraph on a comma or a hyphen
+        return True
+    return tail not in _END_PUNCT and b.text[0].islower()
 
 
 def _looks_like_heading(line: str) -> bool:

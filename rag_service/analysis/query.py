@@ -23,6 +23,8 @@ _QUOTED = re.compile(r"[\"“']([^\"”']{2,60})[\"”']")
 # A code-like name: a letter, then letters, digits, dots or underscores with a digit among
 # them ("f16", "RKE2", "base58", "v1.19.2"). The index splits it into pieces every document
 # has ("f", "16"), so it is looked for whole in the evidence.
+# Shorter initials ("FM", "CE") are too often some other word to vouch for a name.
+MIN_ABBREVIATION = 3
 _IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z_.]*\d[\w.]*")
 
 _SIDES = [
@@ -142,6 +144,54 @@ def _entities(question: str, lang: Language) -> tuple[str, ...]:
     return tuple(dict.fromkeys(e for e in found if e))
 
 
+def _abbreviations(name: str, stop: frozenset[str]) -> set[str]:
+    """Short forms of a multi-word name: the initials of its words (with and without its
+    function words), an all-capitals word kept whole ("TTS Consulting" → "ttsc")."""
+    words = _WORD.findall(name)
+    if len(words) < 2:
+        return set()
+    forms = set()
+    for keep_stop in (True, False):
+        ws = [w for w in words if keep_stop or w.lower() not in stop]
+        form = "".join(w if w.isupper() and len(w) > 1 else w[0] for w in ws)
+        if len(ws) >= 2 and len(form) >= MIN_ABBREVIATION:
+            forms.add(form.lower())
+    return forms
+
+
+def _spelled_out(acronym: str, words: list[str], stop: frozenset[str]) -> bool:
+    """Whether some run of `words` has the acronym's letters as initials, function words
+    skipped ("ABC" in "Alpha Beta and Charlie")."""
+    letters = acronym.lower()
+    initials = [(w[0].lower(), w.lower() in stop) for w in words]
+    for start, (first, _) in enumerate(initials):
+        if first != letters[0]:
+            continue
+        i, j = 1, start + 1
+        while i < len(letters) and j < len(initials):
+            char, is_stop = initials[j]
+            if char == letters[i]:
+                i, j = i + 1, j + 1
+            elif is_stop:
+                j += 1
+            else:
+                break
+        if i == len(letters):
+            return True
+    return False
+
+
+def _abbreviated(name: str, evidence: Sequence[str], text: str, stop: frozenset[str]) -> bool:
+    """Whether `evidence` names `name` in its other form: its initials as a word, or, for an
+    acronym, its words spelled out."""
+    for form in _abbreviations(name, stop):
+        if re.search(rf"(?<![\w.]){re.escape(form)}(?![\w])", text):
+            return True
+    if name.isupper() and name.isalpha() and MIN_ABBREVIATION <= len(name) <= 6:
+        return any(_spelled_out(name, _WORD.findall(t), stop) for t in evidence)
+    return False
+
+
 def _clean_side(text: str) -> str:
     return _LEAD.sub("", text).strip(" ,.?")
 
@@ -226,6 +276,11 @@ def analyze(
             unknown_entities.append(ent)  # most of a multi-word name is never mentioned
     if evidence:
         text = "\n".join(evidence).lower()
+        # "Centers of Excellence" where the documents write "CoE", "ABC" where they spell it
+        # out: a name known under its other form is not unknown.
+        unknown_entities = [
+            e for e in unknown_entities if not _abbreviated(e, evidence, text, lang.stop)
+        ]
         for name in shape.identifiers:
             if name not in unknown_entities and not re.search(
                 rf"(?<![\w.]){re.escape(name.lower())}(?![\w])", text

@@ -92,6 +92,26 @@ def test_a_code_like_name_missing_from_the_evidence_is_an_unknown_entity() -> No
     assert found.unknown_entities == ()  # found whole, in any case
 
 
+def test_a_name_the_evidence_writes_in_its_other_form_is_not_unknown() -> None:
+    """Initials for a spelled-out name, a spelled-out name for an acronym."""
+    shape = question_shape("Which code do Field Support Consulting staff use for NTP work?")
+    assert shape.entities == ("Field Support Consulting", "NTP")
+    terms = QueryTerms(
+        idf={"field": 1.0, "support": 1.0, "consult": 2.0, "ntp": 2.0, "code": 1.0},
+        unknown=frozenset({"consult", "ntp", "field"}),
+        n_chunks=10,
+        surface={"field": "Field", "support": "Support", "consult": "Consulting", "ntp": "NTP"},
+    )
+    assert analyze(shape, terms).unknown_entities == ("Field Support Consulting", "NTP")
+    evidence = ["FSC staff bill code 12.", "Clocks follow the Network Time Protocol."]
+    assert analyze(shape, terms, evidence=evidence).unknown_entities == ()
+    elsewhere = ["FS staff bill code 12 (two letters vouch for nothing).", "No clocks here."]
+    assert analyze(shape, terms, evidence=elsewhere).unknown_entities == (
+        "Field Support Consulting",
+        "NTP",
+    )
+
+
 def test_profiles_are_data_and_the_neutral_one_adds_nothing() -> None:
     neutral = load_profile("neutral")
     assert neutral.synonyms == {} and neutral.answer_type_cues == {}

@@ -73,6 +73,25 @@ def test_wrapped_lines_join_into_paragraphs_and_sentences() -> None:
     assert heading == "1. Introduction"
 
 
+def test_a_line_ending_on_a_comma_continues_even_when_wrapped_short() -> None:
+    """Hand-wrapped text breaks lines early: a comma never ends a paragraph."""
+    text = (
+        "Setting up the drive\n"
+        "====================\n\n"
+        "    In some cases you might want to use a different drive interface,\n"
+        "    for example if the audio tracks do not play at all.\n\n"
+        + "    Padding prose that fills the page to its usual width of about eighty cols.\n"
+        * 6
+    )
+    doc, chunks = load("manual.txt", text)
+    u = unit_with(chunks, "In some cases")
+    assert u.display == (
+        "In some cases you might want to use a different drive interface, "
+        "for example if the audio tracks do not play at all."
+    )
+    assert_offsets(doc, chunks)
+
+
 def test_hanging_indent_definition_kept_whole() -> None:
     doc, chunks = load("rfc9999.txt", RFC)
     u = unit_with(chunks, "status-line")
