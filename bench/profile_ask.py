@@ -2,7 +2,8 @@
 client asks the labelled questions in turn. Writes a flame graph (SVG) and the collapsed
 stacks to bench/profile/, and prints the functions with the most samples (inclusive).
 
-Usage: python bench/profile_ask.py [--seconds 20] [--label baseline]
+Usage: python bench/profile_ask.py [--seconds 20] [--label baseline] [--src DIR]
+(--src: the source tree in DIR, e.g. an older commit's `git archive`, is served instead.)
 Needs py-spy (`pip install py-spy`); run as root or with ptrace permission.
 """
 
@@ -23,9 +24,10 @@ from ask import QUESTIONS, start_server
 OUT = Path(__file__).resolve().parent / "profile"
 
 
-def summarise(collapsed: Path, top: int = 30, within: str = "RagPipeline.ask") -> str:
+def summarise(collapsed: Path, top: int = 30, within: str = "rag_service/api/routes/ask.py") -> str:
     """Inclusive share of the request path's samples per function (each counted once per
-    stack): only stacks through `within` count, so idle and housekeeping threads do not."""
+    stack): only stacks through `within` (the /v1/ask route: the answer, the turn recorded,
+    the response) count, so idle and housekeeping threads do not."""
     total = 0
     inclusive: collections.Counter[str] = collections.Counter()
     for line in collapsed.read_text().splitlines():
@@ -46,16 +48,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--label", default="current")
+    ap.add_argument("--src", type=Path, help="serve the source tree in this directory")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
-    proc, url = start_server()
+    proc, url = start_server(src=args.src)
     svg = OUT / f"ask-{args.label}.svg"
     raw = OUT / f"ask-{args.label}.collapsed"
     try:
         with httpx.Client(base_url=url, timeout=60) as c:
             for q in QUESTIONS[:5]:
                 c.post("/v1/ask", json={"question": q})
-            common = ["--pid", str(proc.pid), "--subprocesses", "-r", "200"]
+            common = ["--pid", str(proc.pid), "--subprocesses", "--nonblocking", "-r", "200"]
             common += ["-d", str(args.seconds)]
             spies = [
                 subprocess.Popen(["py-spy", "record", *common, "-o", str(svg)]),
