@@ -27,6 +27,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -212,6 +213,7 @@ def cli_bench(n_docs: int, kill_fraction: float) -> None:
         )
     finally:
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
