@@ -13,7 +13,8 @@ server's cache of question vectors answers most repeats; --uncached also measure
 variant with that cache off (RAG_EMBEDDING_CACHE_SIZE=0), every question embedded.
 
 Before/after in one run: --before DIR serves the source tree in DIR (e.g. `git archive <commit>
-| tar -x -C DIR`) as a first variant, measured the same way, then the installed tree. --naive
+| tar -x -C DIR`) as a first variant, measured the same way, then the installed tree (or the
+tree in --after DIR: a commit, without a working tree's uncommitted changes). --naive
 also runs bench/baseline_langchain.py (the naive LangChain pipeline, in process, sequential)
 and prints each variant's throughput at the first --clients as a multiple of the naive one's.
 
@@ -272,6 +273,7 @@ def main() -> None:
     ap.add_argument("--url")
     ap.add_argument("--uncached", action="store_true", help="also with the vector cache off")
     ap.add_argument("--before", type=Path, help="a source tree served as the 'before' variant")
+    ap.add_argument("--after", type=Path, help="a source tree served instead of the installed one")
     ap.add_argument("--naive", action="store_true", help="also the naive pipeline, as a ratio")
     args = ap.parse_args()
     args.clients = [int(c) for c in args.clients.split(",") if c]
@@ -282,7 +284,7 @@ def main() -> None:
             report("given url", measure(args.url, args.requests, n, meter))
         return
     variants: list[tuple[str, dict[str, str], Path | None]] = []
-    for tree, src in (("before", args.before), ("after", None)):
+    for tree, src in (("before", args.before), ("after", args.after)):
         if tree == "before" and src is None:
             continue
         label = tree if args.before else "ask"

@@ -155,28 +155,29 @@ class _Waiting:
 class MicroBatcher:
     """Runs concurrent callers' texts through `run` together, adding no wait to a lone call.
 
-    A call that finds the model idle runs at once (the leader). Calls that arrive while it
-    runs queue up; when the leader is done, the first of them becomes the next leader and runs
-    everything queued as one batch, then hands over in turn. The batching window is thus the
-    length of one run, and nobody waits for a timer. Under concurrency this means one model
-    run at a time per process instead of one per request: with one intra-op thread per run
-    and one worker per core, the cores are not oversubscribed, and a batch of short questions
-    costs less per question than the same questions one by one."""
+    Up to `slots` runs go at once. A call that finds a slot free runs at once (a leader).
+    Calls that arrive while every slot is taken queue up; when a leader is done, the first of
+    them becomes the next leader and runs everything queued as one batch, then hands over in
+    turn. The batching window is thus the length of one run, and nobody waits for a timer.
+    With one slot per CPU and one intra-op thread per run, concurrent requests keep every core
+    busy without oversubscribing them, and a batch of short questions costs less per question
+    than the same questions one by one."""
 
-    def __init__(self, run: Callable[[list[str]], np.ndarray]) -> None:
+    def __init__(self, run: Callable[[list[str]], np.ndarray], slots: int = 1) -> None:
         self._run = run
+        self._slots = max(1, slots)
         self._lock = threading.Lock()
-        self._busy = False
+        self._running = 0
         self._queue: list[_Waiting] = []
         self.runs = 0  # model runs made (for tests and curiosity)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         me = _Waiting(texts)
         with self._lock:
-            if self._busy:
+            if self._running >= self._slots:
                 self._queue.append(me)
             else:
-                self._busy = True
+                self._running += 1
                 me.batch = [me]
         if me.batch is None:
             me.done.wait()
@@ -187,7 +188,8 @@ class MicroBatcher:
                 return me.result
         batch = me.batch
         try:
-            self.runs += 1
+            with self._lock:
+                self.runs += 1
             vectors = self._run([t for w in batch for t in w.texts])
             start = 0
             for w in batch:
@@ -199,10 +201,10 @@ class MicroBatcher:
         finally:
             with self._lock:
                 queued, self._queue = self._queue, []
-                if queued:
+                if queued:  # the slot passes to the first of them
                     queued[0].batch = queued
                 else:
-                    self._busy = False
+                    self._running -= 1
             if queued:
                 queued[0].done.set()
             for w in batch:
@@ -261,7 +263,7 @@ class OnnxEmbedder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        self._batcher = MicroBatcher(self._embed)
+        self._batcher = MicroBatcher(self._embed, slots=self.threads)
         self.dim = int(self._run([[self._pad_id]]).shape[1])
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:

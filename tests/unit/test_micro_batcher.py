@@ -1,6 +1,7 @@
 """MicroBatcher (the ONNX embedder's batching of concurrent questions): a lone call runs at
-once; calls arriving while a run is in progress are run together in the next one; each
-caller gets its own rows back, and an error reaches every caller of the failed run."""
+once, as do calls while a slot is free; calls arriving while every slot is taken are run
+together in the next run; each caller gets its own rows back, and an error reaches every
+caller of the failed run."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def test_a_lone_call_runs_at_once_by_itself() -> None:
 
 def test_calls_arriving_during_a_run_share_the_next_run() -> None:
     model = SlowModel(seconds=0.2)
-    batcher = MicroBatcher(model)
+    batcher = MicroBatcher(model, slots=1)
     calls = [["first"], ["a"], ["bb", "ccc"], ["dddd"], ["e"]]
     out = concurrently(batcher, calls)
     assert model.runs[0] == ["first"]
@@ -75,7 +76,7 @@ def test_calls_arriving_during_a_run_share_the_next_run() -> None:
 
 def test_an_error_reaches_every_caller_of_the_failed_run_and_no_one_else() -> None:
     model = SlowModel(seconds=0.2, fail_on="boom")
-    batcher = MicroBatcher(model)
+    batcher = MicroBatcher(model, slots=1)
     out = concurrently(batcher, [["first"], ["boom"], ["fine"]])
     assert isinstance(out[0], np.ndarray)
     assert isinstance(out[1], RuntimeError) and isinstance(out[2], RuntimeError)
@@ -87,3 +88,25 @@ def test_a_failing_lone_call_raises() -> None:
     with pytest.raises(RuntimeError):
         batcher(["x"])
     assert batcher(["ok"]).tolist() == [[2, 0]]
+
+
+def test_calls_run_at_once_while_a_slot_is_free() -> None:
+    """Two slots: the first two calls run at once, side by side; the late ones share a run."""
+    model = SlowModel(seconds=0.3)
+    batcher = MicroBatcher(model, slots=2)
+    start = threading.Barrier(2)
+    out: list[np.ndarray] = []
+
+    def call(texts: list[str]) -> None:
+        start.wait()
+        out.append(batcher(texts))
+
+    t0 = time.perf_counter()
+    pair = [threading.Thread(target=call, args=([t],)) for t in ("one", "two")]
+    for t in pair:
+        t.start()
+    for t in pair:
+        t.join(timeout=10)
+    assert time.perf_counter() - t0 < 0.55  # side by side, not one after the other
+    assert sorted(map(tuple, model.runs)) == [("one",), ("two",)]
+    assert len(out) == 2
