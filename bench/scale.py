@@ -14,8 +14,18 @@ filter (a 10% subset of documents) and pgvector's iterative index scans; full-te
 the service's fused hybrid statement p50/p95; index build time and size; PostgreSQL RSS.
 EXPLAIN (ANALYZE, BUFFERS) of the hybrid statement is written beside the JSON.
 
+Full text is timed per row budget (`--fts-budgets`; the service's is FTS_ROW_BUDGET) on the
+questions and on the questions with one synthetic word of a few hundred to a few thousand
+chunks appended, with the rows matched; the statement before the budget is timed on
+`--baseline-queries` questions in the same run. With `--pgdata DIR` the scratch database is
+kept and a later run with the same `--rows` reuses its chunks, ground truth and HNSW indexes
+(so a long build can run niced and the timing later); `shared_buffers` is set to
+`--shared-buffers` and each index is read into it (pg_prewarm) before it is timed.
+
 Usage: nice -n 19 python bench/scale.py --rows 1000000 --variants vector:16:64
        python bench/scale.py --rows 100000 --variants vector:16:64,vector:24:128,halfvec:16:64
+       nice -n 19 python bench/scale.py --pgdata /tmp/scale-1m/pgdata --ef 400  # build, keep
+       python bench/scale.py --pgdata /tmp/scale-1m/pgdata --ef 400,800,1000     # time again
 """
 
 from __future__ import annotations
