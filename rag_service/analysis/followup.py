@@ -156,6 +156,22 @@ def _substitute(prev: QueryAnalysis, fragment: str) -> str:
     return _replace(q, span, fragment)
 
 
+def _keep_kind(question: str, fragment: str) -> str:
+    """ "the mid-level band" after "the junior ... salary band": the same kind of thing with
+    another qualifier, so the word that said which kind ("salary") stays."""
+    words = fragment.split()
+    head = words[-1].lower().strip("?.,")
+    asked = question.rstrip("?. ").split()
+    for i in range(1, len(asked)):
+        if asked[i].lower().strip("?.,") == head:
+            kind = asked[i - 1]
+            fresh = kind not in {w.lower() for w in words} and kind not in ("the", "a", "an")
+            if kind.isalpha() and kind.islower() and fresh:
+                return " ".join([*words[:-1], kind, words[-1]])
+            break
+    return fragment
+
+
 def _aspect(prev: QueryAnalysis, fragment: str) -> str:
     """Another thing asked about the same subject: "and the deposit?" after a rent question
     keeps the subject ("for a student") and its place ("in Berlin")."""
@@ -168,6 +184,7 @@ def _aspect(prev: QueryAnalysis, fragment: str) -> str:
         place = _place_span(prev)
         if place is not None and place[0] >= i + len(subject):
             tail += " " + q[place[0] : place[1]]
+    fragment = _keep_kind(q, fragment)
     frag = fragment if fragment.lower().startswith(("the ", "a ", "an ")) else "the " + fragment
     verb = "are" if fragment.endswith("s") and not fragment.endswith("ss") else "is"
     return f"What {verb} {frag}{tail}?"

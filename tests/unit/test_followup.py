@@ -28,6 +28,13 @@ SALARY = "What is the median AI Software Engineer salary in the UK?"
             "become an AI engineer from data science?",
         ),
         (SALARY, "What is the typical salary range?", "carried", "range for AI Software Engineer"),
+        # the same kind of thing, another qualifier: the word naming the kind stays
+        (
+            "What is the annual maintenance fee for the Basic Plan?",
+            "And the monthly fee?",
+            "aspect",
+            "What is the monthly maintenance fee for",
+        ),
     ],
 )
 def test_follow_ups_are_rewritten(previous: str, question: str, kind: str, standalone: str):
