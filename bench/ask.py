@@ -30,6 +30,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -243,6 +244,7 @@ def run_variant(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(proc.data_dir, ignore_errors=True)  # type: ignore[attr-defined]
 
 
 def naive_rps(env: dict[str, str] | None = None) -> float | None:
