@@ -88,8 +88,9 @@ LIMIT %(k)s
 # they were built; above it the HNSW index serves, with ef_search HNSW_EF_SEARCH.
 EXACT_BELOW = 20_000
 # hnsw.ef_search above EXACT_BELOW: bench/scale.py measured recall@10 0.98 at 400 on 100k
-# synthetic chunks for ~6 ms (0.78 at 40, pgvector's default); see the README's sizing table.
-HNSW_EF_SEARCH = 400
+# synthetic chunks for ~6 ms (0.78 at 40, pgvector's default), and at 1M 0.93 at 400 but 0.97
+# at 800 for ~1-2 ms more (hybrid p50 9.9 ms); see the README's sizing table.
+HNSW_EF_SEARCH = 800
 _SCAN_SQL = """
 SELECT set_config('hnsw.ef_search', %(ef)s, true),
        set_config('enable_indexscan',
