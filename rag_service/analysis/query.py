@@ -23,9 +23,9 @@ _QUOTED = re.compile(r"[\"“']([^\"”']{2,60})[\"”']")
 # A code-like name: a letter, then letters, digits, dots or underscores with a digit among
 # them ("f16", "RKE2", "base58", "v1.19.2"). The index splits it into pieces every document
 # has ("f", "16"), so it is looked for whole in the evidence.
+_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z_.]*\d[\w.]*")
 # Shorter initials ("FM", "CE") are too often some other word to vouch for a name.
 MIN_ABBREVIATION = 3
-_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z_.]*\d[\w.]*")
 
 _SIDES = [
     re.compile(r"\bdifferences? between (?:the )?(?P<a>.+?) and (?:the )?(?P<b>.+?)[?.]?$", re.I),
@@ -181,12 +181,16 @@ def _spelled_out(acronym: str, words: list[str], stop: frozenset[str]) -> bool:
     return False
 
 
+def _mentions(text: str, word: str) -> bool:
+    """Whether lower-cased `text` holds `word` whole (not inside a longer name or number)."""
+    return re.search(rf"(?<![\w.]){re.escape(word.lower())}(?![\w])", text) is not None
+
+
 def _abbreviated(name: str, evidence: Sequence[str], text: str, stop: frozenset[str]) -> bool:
     """Whether `evidence` names `name` in its other form: its initials as a word, or, for an
     acronym, its words spelled out."""
-    for form in _abbreviations(name, stop):
-        if re.search(rf"(?<![\w.]){re.escape(form)}(?![\w])", text):
-            return True
+    if any(_mentions(text, form) for form in _abbreviations(name, stop)):
+        return True
     if name.isupper() and name.isalpha() and MIN_ABBREVIATION <= len(name) <= 6:
         return any(_spelled_out(name, _WORD.findall(t), stop) for t in evidence)
     return False
@@ -282,9 +286,7 @@ def analyze(
             e for e in unknown_entities if not _abbreviated(e, evidence, text, lang.stop)
         ]
         for name in shape.identifiers:
-            if name not in unknown_entities and not re.search(
-                rf"(?<![\w.]){re.escape(name.lower())}(?![\w])", text
-            ):
+            if name not in unknown_entities and not _mentions(text, name):
                 unknown_entities.append(name)
     asked = {t: w for t, w in terms.idf.items() if t not in lang.framing}
     total = sum(asked.values())
